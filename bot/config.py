@@ -1,0 +1,94 @@
+"""Settings read once from the environment or `.env` and passed down explicitly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/bot.db"
+SUPPORTED_LANGUAGES = ("en", "uk")
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, int):
+        return [value]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything configurable; `.env.example` documents each field."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    telegram_bot_token: SecretStr | None = None
+    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    database_url: str = DEFAULT_DATABASE_URL
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    binance_api_url: str = "https://api.binance.com"
+    coingecko_api_url: str = "https://api.coingecko.com/api/v3"
+    coinmarketcap_api_url: str = "https://pro-api.coinmarketcap.com"
+    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    allowed_user_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    default_language: str = "en"
+    log_level: str = "INFO"
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    min_interval_seconds: int = Field(default=900, ge=1)
+    exchange_rate_limit: bool = True
+    price_ttl_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("encryption_keys", mode="before")
+    @classmethod
+    def _keys_csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("admin_ids", "allowed_user_ids", mode="before")
+    @classmethod
+    def _ids_csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("default_language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in SUPPORTED_LANGUAGES:
+            raise ValueError(f"must be one of {', '.join(SUPPORTED_LANGUAGES)}")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        value = value.strip().upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value
+
+    def master_keys(self) -> list[str]:
+        """The master secrets, newest first, as plain strings (only for the credential vault)."""
+        return [key.get_secret_value() for key in self.encryption_keys]
+
+    def missing(self, *, need_token: bool = True) -> list[str]:
+        """Names and fixes of required settings that are not set, for a one-line error."""
+        problems = []
+        if need_token and not (
+            self.telegram_bot_token and self.telegram_bot_token.get_secret_value().strip()
+        ):
+            problems.append("TELEGRAM_BOT_TOKEN (get one from @BotFather)")
+        if not self.encryption_keys:
+            problems.append("ENCRYPTION_KEYS (create one with `rebalance-bot gen-key`)")
+        return problems
+
+
+def ensure_sqlite_folder(url: str) -> None:
+    """Create the folder of a file-based SQLite URL so the first start needs no manual step."""
+    prefix = "sqlite+aiosqlite:///"
+    if url.startswith(prefix):
+        path = url[len(prefix) :].split("?", 1)[0]
+        if path and path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)

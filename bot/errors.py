@@ -1,0 +1,96 @@
+"""One exception tree for the whole project; user-facing errors carry a translatable message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BotError(Exception):
+    """Root of every error the project raises on purpose."""
+
+
+class ConfigError(BotError):
+    """The settings are missing or invalid; the message says what to set."""
+
+
+class UserError(BotError):
+    """An error the user caused and can fix; `message` is an untranslated msgid with named fields.
+
+    Views translate it with `_(err.message).format(**err.params)` in the user's locale, so the
+    text is never rendered in the wrong language by the layer that raised it.
+    """
+
+    def __init__(self, message: str, **params: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.params = params
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, {self.params!r})"
+
+
+class ValidationError(UserError):
+    """Input that does not parse or breaks a rule (a weight, an interval, a time)."""
+
+
+class InvalidTargets(ValidationError):
+    """Target weights that cannot be used (unknown assets, wrong sum, negative)."""
+
+
+class NotConfigured(UserError):
+    """A step needs something the user has not set up yet (keys, targets)."""
+
+
+class CredentialsError(BotError):
+    """Stored credentials cannot be decrypted (wrong or missing master key)."""
+
+
+# --- exchange errors: the ccxt seam maps library errors onto these -------------------------------
+
+
+class ExchangeError(BotError):
+    """Anything the exchange said no to. Never carries a secret in its text."""
+
+    temporary = False
+
+
+class AuthenticationFailed(ExchangeError):
+    """The key or secret is wrong, expired or deleted."""
+
+
+class PermissionDenied(ExchangeError):
+    """The key works but lacks a permission, or has one we refuse (withdrawals)."""
+
+
+class InsufficientFunds(ExchangeError):
+    """Not enough free balance for the order."""
+
+
+class InvalidOrder(ExchangeError):
+    """The order breaks a market rule (minimums, precision) or was refused as malformed."""
+
+
+class DuplicateOrder(InvalidOrder):
+    """The client order id was already used: the order exists already."""
+
+
+class OrderNotFound(ExchangeError):
+    """The exchange has no order with that id."""
+
+
+class TemporaryExchangeError(ExchangeError):
+    """Network trouble, timeouts, 5xx: worth retrying later."""
+
+    temporary = True
+
+
+class RateLimited(TemporaryExchangeError):
+    """The exchange asked us to slow down (429/418); `retry_after` in seconds when known."""
+
+    def __init__(self, message: str = "rate limited", retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RunInProgress(UserError):
+    """Another run for the same user is under way."""
