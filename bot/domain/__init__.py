@@ -1,0 +1,1 @@
+"""Pure rebalancing logic on plain values: no I/O, no clock, no randomness."""
