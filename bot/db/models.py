@@ -1,0 +1,240 @@
+"""The database schema: SQLAlchemy 2 models, the seed's records kept by name where they fit."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from bot.db.types import Money, UTCDateTime, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        datetime: UTCDateTime(),
+        Decimal: Money(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
+
+
+class RunTrigger(enum.StrEnum):
+    MANUAL = "manual"
+    AUTO = "auto"
+
+
+class RunStatus(enum.StrEnum):
+    PLANNED = "planned"
+    EXECUTING = "executing"
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (RunStatus.PLANNED, RunStatus.EXECUTING)
+
+
+class NotifyLevel(enum.StrEnum):
+    ALL = "all"
+    TRADES = "trades"
+    ERRORS = "errors"
+    OFF = "off"
+
+
+class StrategyKind(enum.StrEnum):
+    FIXED = "fixed"
+    EQUAL = "equal"
+    INDEX = "index"
+
+
+class User(Base):
+    """One private Telegram chat = one account."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    blocked_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    blocked_at: Mapped[datetime | None]
+
+    profile: Mapped[UserProfile] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    session: Mapped[TraderSession] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class UserProfile(Base):
+    """Exchange credentials (encrypted) and the user's standing preferences."""
+
+    __tablename__ = "user_profiles"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    exchange_id: Mapped[str] = mapped_column(String(32), default="binance")
+    api_key_encrypted: Mapped[str | None] = mapped_column(Text)
+    api_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    api_passphrase_encrypted: Mapped[str | None] = mapped_column(Text)
+    key_hint: Mapped[str | None] = mapped_column(String(16))
+    permissions: Mapped[dict[str, Any] | None]
+    ip_restricted: Mapped[bool | None] = mapped_column(Boolean)
+    validated_at: Mapped[datetime | None]
+    cmc_api_key_encrypted: Mapped[str | None] = mapped_column(Text)
+    default_interval: Mapped[int] = mapped_column(Integer, default=86400)  # seconds
+    auto_rebalance: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="profile")
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.api_key_encrypted and self.api_secret_encrypted)
+
+    def __repr__(self) -> str:
+        # Never show encrypted blobs either: they are secrets at rest.
+        return (
+            f"UserProfile(user_id={self.user_id}, exchange={self.exchange_id}, "
+            f"hint={self.key_hint})"
+        )
+
+
+class TraderSession(Base):
+    """The scheduling state of one user's automatic rebalancing."""
+
+    __tablename__ = "trader_sessions"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    is_running: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_run_at: Mapped[datetime | None]
+    last_run_at: Mapped[datetime | None]
+    last_portfolio: Mapped[dict[str, Any] | None]
+    last_result: Mapped[dict[str, Any] | None]
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=True)
+    notify_level: Mapped[str] = mapped_column(String(16), default=NotifyLevel.ALL.value)
+    paused_reason: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="session")
+
+
+class PortfolioTarget(Base):
+    """The user's strategy: which weights to hold, and when drift is worth a trade."""
+
+    __tablename__ = "portfolio_targets"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), default=StrategyKind.FIXED.value)
+    quote_asset: Mapped[str] = mapped_column(String(16), default="USDT")
+    weights: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # asset -> "percent"
+    index_size: Mapped[int | None] = mapped_column(Integer)
+    index_cap: Mapped[Decimal | None]
+    exclusions: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    threshold: Mapped[Decimal] = mapped_column(default=Decimal(5))  # percentage points
+    min_trade: Mapped[Decimal] = mapped_column(default=Decimal(10))  # in the quote asset
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class RebalanceRun(Base):
+    """One rebalance run, manual or scheduled (the seed's TradeHistory)."""
+
+    __tablename__ = "rebalance_runs"
+    __table_args__ = (Index("ix_rebalance_runs_user_started", "user_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    trigger: Mapped[str] = mapped_column(String(16))
+    dry_run: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.PLANNED.value, index=True)
+    quote_asset: Mapped[str] = mapped_column(String(16), default="USDT")
+    plan: Mapped[dict[str, Any] | None]
+    result: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    value_before: Mapped[Decimal | None]
+    value_after: Mapped[Decimal | None]
+    fees: Mapped[Decimal | None]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    notified_at: Mapped[datetime | None]
+
+    orders: Mapped[list[Order]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Order(Base):
+    """One order sent (or simulated) during a run, recorded as it returns."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("rebalance_runs.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    client_order_id: Mapped[str] = mapped_column(String(36), unique=True)
+    leg_id: Mapped[str] = mapped_column(String(16))
+    exchange_order_id: Mapped[str | None] = mapped_column(String(64))
+    symbol: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(4))
+    amount: Mapped[Decimal | None]
+    cost: Mapped[Decimal | None]
+    price: Mapped[Decimal | None]
+    filled: Mapped[Decimal | None]
+    fee: Mapped[Decimal | None]
+    fee_currency: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    run: Mapped[RebalanceRun] = relationship(back_populates="orders")
+
+
+class PortfolioSnapshot(Base):
+    """The portfolio's value and holdings at one moment, for charts and performance."""
+
+    __tablename__ = "portfolio_snapshots"
+    __table_args__ = (Index("ix_portfolio_snapshots_user_taken", "user_id", "taken_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("rebalance_runs.id", ondelete="SET NULL"))
+    taken_at: Mapped[datetime] = mapped_column(default=utcnow)
+    quote_asset: Mapped[str] = mapped_column(String(16))
+    total_value: Mapped[Decimal]
+    holdings: Mapped[dict[str, Any]]  # asset -> {"amount": "...", "value": "..."}

@@ -1,0 +1,259 @@
+"""Data access scoped by user: every query on user data takes the user id; nothing here commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import (
+    Order,
+    PortfolioSnapshot,
+    PortfolioTarget,
+    RebalanceRun,
+    RunStatus,
+    TraderSession,
+    User,
+    UserProfile,
+)
+from bot.db.types import utcnow
+
+
+class _Repository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+
+class UserRepository(_Repository):
+    async def by_telegram_id(self, telegram_id: int) -> User | None:
+        """The account of a chat: the chat id is the identity, so this is the one lookup by it."""
+        return await self.session.scalar(select(User).where(User.telegram_id == telegram_id))
+
+    async def get(self, user_id: int) -> User | None:
+        return await self.session.get(User, user_id)
+
+    async def create(self, telegram_id: int, *, language: str, timezone: str = "UTC") -> User:
+        """A new account with its profile, trading session and an empty strategy."""
+        user = User(telegram_id=telegram_id, language=language, timezone=timezone)
+        self.session.add(user)
+        await self.session.flush()
+        self.session.add_all(
+            [
+                UserProfile(user_id=user.id),
+                TraderSession(user_id=user.id),
+                PortfolioTarget(user_id=user.id, weights={}, exclusions=[]),
+            ]
+        )
+        await self.session.flush()
+        return user
+
+    async def set_blocked(self, user_id: int, blocked: bool) -> None:
+        await self.session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(blocked_bot=blocked, blocked_at=utcnow() if blocked else None)
+        )
+
+    async def delete(self, user_id: int) -> None:
+        """Erase every record of the user (children cascade in the database and here)."""
+        for model in (Order, PortfolioSnapshot, RebalanceRun, PortfolioTarget):
+            await self.session.execute(delete(model).where(model.user_id == user_id))
+        await self.session.execute(delete(TraderSession).where(TraderSession.user_id == user_id))
+        await self.session.execute(delete(UserProfile).where(UserProfile.user_id == user_id))
+        await self.session.execute(delete(User).where(User.id == user_id))
+
+
+class ProfileRepository(_Repository):
+    async def get(self, user_id: int) -> UserProfile | None:
+        return await self.session.get(UserProfile, user_id)
+
+
+class SessionRepository(_Repository):
+    async def get(self, user_id: int) -> TraderSession | None:
+        return await self.session.get(TraderSession, user_id)
+
+
+class TargetRepository(_Repository):
+    async def get(self, user_id: int) -> PortfolioTarget | None:
+        return await self.session.get(PortfolioTarget, user_id)
+
+
+class RunRepository(_Repository):
+    async def add(self, user_id: int, **fields: Any) -> RebalanceRun:
+        run = RebalanceRun(user_id=user_id, **fields)
+        self.session.add(run)
+        await self.session.flush()
+        return run
+
+    async def get(self, user_id: int, run_id: int) -> RebalanceRun | None:
+        return await self.session.scalar(
+            select(RebalanceRun).where(RebalanceRun.user_id == user_id, RebalanceRun.id == run_id)
+        )
+
+    async def latest(self, user_id: int, *, limit: int = 5, offset: int = 0) -> list[RebalanceRun]:
+        rows = await self.session.scalars(
+            select(RebalanceRun)
+            .where(RebalanceRun.user_id == user_id)
+            .order_by(RebalanceRun.started_at.desc(), RebalanceRun.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return list(rows)
+
+    async def count(self, user_id: int) -> int:
+        total = await self.session.scalar(
+            select(func.count()).select_from(RebalanceRun).where(RebalanceRun.user_id == user_id)
+        )
+        return int(total or 0)
+
+    async def unfinished(self, user_id: int) -> list[RebalanceRun]:
+        rows = await self.session.scalars(
+            select(RebalanceRun).where(
+                RebalanceRun.user_id == user_id,
+                RebalanceRun.status.in_([RunStatus.PLANNED.value, RunStatus.EXECUTING.value]),
+            )
+        )
+        return list(rows)
+
+    async def total_fees(self, user_id: int) -> dict[str, Decimal]:
+        """Fees paid on live orders per fee currency, summed in Python to stay exact everywhere."""
+        rows = await self.session.execute(
+            select(Order.fee, Order.fee_currency)
+            .join(RebalanceRun, RebalanceRun.id == Order.run_id)
+            .where(
+                Order.user_id == user_id,
+                RebalanceRun.user_id == user_id,
+                RebalanceRun.dry_run.is_(False),
+                Order.fee.is_not(None),
+            )
+        )
+        fees: dict[str, Decimal] = {}
+        for fee, currency in rows:
+            if fee and currency:
+                fees[currency] = fees.get(currency, Decimal(0)) + fee
+        return fees
+
+
+class OrderRepository(_Repository):
+    async def add(self, user_id: int, run_id: int, **fields: Any) -> Order:
+        order = Order(user_id=user_id, run_id=run_id, **fields)
+        self.session.add(order)
+        await self.session.flush()
+        return order
+
+    async def for_run(self, user_id: int, run_id: int) -> list[Order]:
+        rows = await self.session.scalars(
+            select(Order).where(Order.user_id == user_id, Order.run_id == run_id).order_by(Order.id)
+        )
+        return list(rows)
+
+    async def by_client_id(self, user_id: int, client_order_id: str) -> Order | None:
+        return await self.session.scalar(
+            select(Order).where(Order.user_id == user_id, Order.client_order_id == client_order_id)
+        )
+
+
+class SnapshotRepository(_Repository):
+    async def add(self, user_id: int, **fields: Any) -> PortfolioSnapshot:
+        snapshot = PortfolioSnapshot(user_id=user_id, **fields)
+        self.session.add(snapshot)
+        await self.session.flush()
+        return snapshot
+
+    async def series(
+        self, user_id: int, *, since: datetime | None = None, limit: int = 5000
+    ) -> list[PortfolioSnapshot]:
+        """Snapshots oldest first (the newest `limit` of them), for charts and performance."""
+        query = select(PortfolioSnapshot).where(PortfolioSnapshot.user_id == user_id)
+        if since is not None:
+            query = query.where(PortfolioSnapshot.taken_at >= since)
+        rows = await self.session.scalars(
+            query.order_by(PortfolioSnapshot.taken_at.desc(), PortfolioSnapshot.id.desc()).limit(
+                limit
+            )
+        )
+        return list(reversed(list(rows)))
+
+    async def first(self, user_id: int) -> PortfolioSnapshot | None:
+        return await self.session.scalar(
+            select(PortfolioSnapshot)
+            .where(PortfolioSnapshot.user_id == user_id)
+            .order_by(PortfolioSnapshot.taken_at, PortfolioSnapshot.id)
+            .limit(1)
+        )
+
+
+class SystemRepository(_Repository):
+    """The few queries that span users on purpose: start-up, the scheduler, admin, key rotation.
+
+    Kept apart so that a query here is an explicit decision, never an accident of a handler.
+    """
+
+    async def running_sessions(self) -> Sequence[tuple[TraderSession, UserProfile]]:
+        rows = await self.session.execute(
+            select(TraderSession, UserProfile)
+            .join(UserProfile, UserProfile.user_id == TraderSession.user_id)
+            .where(TraderSession.is_running.is_(True))
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    async def unfinished_runs(self) -> list[RebalanceRun]:
+        rows = await self.session.scalars(
+            select(RebalanceRun).where(
+                RebalanceRun.status.in_([RunStatus.PLANNED.value, RunStatus.EXECUTING.value])
+            )
+        )
+        return list(rows)
+
+    async def profiles_with_secrets(self) -> list[UserProfile]:
+        rows = await self.session.scalars(
+            select(UserProfile).where(
+                (UserProfile.api_key_encrypted.is_not(None))
+                | (UserProfile.cmc_api_key_encrypted.is_not(None))
+            )
+        )
+        return list(rows)
+
+    async def stats_since(self, since: datetime) -> dict[str, int]:
+        users = await self.session.scalar(select(func.count()).select_from(User))
+        active = await self.session.scalar(
+            select(func.count())
+            .select_from(TraderSession)
+            .where(TraderSession.is_running.is_(True))
+        )
+        runs = await self.session.scalar(
+            select(func.count()).select_from(RebalanceRun).where(RebalanceRun.started_at >= since)
+        )
+        failures = await self.session.scalar(
+            select(func.count())
+            .select_from(RebalanceRun)
+            .where(
+                RebalanceRun.started_at >= since,
+                RebalanceRun.status.in_([RunStatus.FAILED.value, RunStatus.INTERRUPTED.value]),
+            )
+        )
+        return {
+            "users": int(users or 0),
+            "active": int(active or 0),
+            "runs": int(runs or 0),
+            "failures": int(failures or 0),
+        }
+
+
+class Repositories:
+    """Every repository over one session: one unit of work per use case."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.users = UserRepository(session)
+        self.profiles = ProfileRepository(session)
+        self.sessions = SessionRepository(session)
+        self.targets = TargetRepository(session)
+        self.runs = RunRepository(session)
+        self.orders = OrderRepository(session)
+        self.snapshots = SnapshotRepository(session)
+        self.system = SystemRepository(session)
