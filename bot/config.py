@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     webhook_port: int = 8443
     min_interval_seconds: int = Field(default=900, ge=1)
     exchange_rate_limit: bool = True
+    exchange_timeout_seconds: float = Field(default=10.0, gt=0)
     price_ttl_seconds: float = Field(default=10.0, gt=0)
 
     @field_validator("encryption_keys", mode="before")

@@ -59,7 +59,13 @@ class AuthenticationFailed(ExchangeError):
 
 
 class PermissionDenied(ExchangeError):
-    """The key works but lacks a permission, or has one we refuse (withdrawals)."""
+    """The key works but lacks a permission, or has one we refuse (withdrawals).
+
+    `reason` is a machine-readable code for the view: withdrawals_enabled, transfer_enabled,
+    no_spot_trading, no_reading; empty when the exchange itself refused.
+    """
+
+    reason: str = ""
 
 
 class InsufficientFunds(ExchangeError):

@@ -193,13 +193,26 @@ class SystemRepository(_Repository):
     Kept apart so that a query here is an explicit decision, never an accident of a handler.
     """
 
-    async def running_sessions(self) -> Sequence[tuple[TraderSession, UserProfile]]:
+    async def running_sessions(self) -> Sequence[tuple[TraderSession, UserProfile, User]]:
+        """Every user whose automation is on and who has not blocked the bot, in one query."""
         rows = await self.session.execute(
-            select(TraderSession, UserProfile)
+            select(TraderSession, UserProfile, User)
             .join(UserProfile, UserProfile.user_id == TraderSession.user_id)
-            .where(TraderSession.is_running.is_(True))
+            .join(User, User.id == TraderSession.user_id)
+            .where(TraderSession.is_running.is_(True), User.blocked_bot.is_(False))
         )
-        return [(row[0], row[1]) for row in rows]
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    async def paused_sessions(
+        self, reason: str
+    ) -> Sequence[tuple[TraderSession, UserProfile, User]]:
+        rows = await self.session.execute(
+            select(TraderSession, UserProfile, User)
+            .join(UserProfile, UserProfile.user_id == TraderSession.user_id)
+            .join(User, User.id == TraderSession.user_id)
+            .where(TraderSession.is_running.is_(False), TraderSession.paused_reason == reason)
+        )
+        return [(row[0], row[1], row[2]) for row in rows]
 
     async def unfinished_runs(self) -> list[RebalanceRun]:
         rows = await self.session.scalars(
