@@ -1,4 +1,4 @@
-"""Plain descriptions of what an exchange and the market-cap sources tell us, shared by every layer."""
+"""What an exchange and the market-cap sources tell us, as plain values for every layer."""
 
 from __future__ import annotations
 

@@ -1,0 +1,20 @@
+"""Telegram in: one module per feature; each parses, calls a service and renders a view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram.ext import Application
+
+from bot.handlers import dialogs, history, keys, menu, rebalance, schedule, settings, targets
+from bot.handlers.base import install_gates
+
+FEATURES = (menu, keys, targets, schedule, settings, rebalance, history)
+
+
+def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    install_gates(application)
+    for feature in FEATURES:
+        feature.register(application)
+    dialogs.register(application)  # after every command: text goes to an open dialog
+    menu.register_fallbacks(application)  # last: whatever nobody took

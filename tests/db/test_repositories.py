@@ -147,7 +147,7 @@ async def test_system_queries(session_factory: async_sessionmaker[AsyncSession])
     async with session_factory() as session:
         system = Repositories(session).system
         running = await system.running_sessions()
-        assert [s.user_id for s, _p in running] == [a.id]
+        assert [s.user_id for s, _p, _u in running] == [a.id]
         assert len(await system.unfinished_runs()) == 2
         stats = await system.stats_since(T0 - timedelta(days=1))
         assert stats == {"users": 2, "active": 1, "runs": 4, "failures": 0}

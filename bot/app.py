@@ -1,0 +1,134 @@
+"""Builds the Telegram Application: services, handlers, jobs, start-up and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
+
+from bot.config import Settings
+from bot.db.migrate import upgrade
+from bot.handlers import register_handlers
+from bot.handlers.base import BotContext, on_error
+from bot.handlers.callbacks import CallbackSigner
+from bot.handlers.updates import PerChatUpdateProcessor
+from bot.i18n import set_default_locale
+from bot.log import register_secret, setup_logging
+from bot.services.container import Services
+
+log = logging.getLogger(__name__)
+
+BotApplication = Application[Any, BotContext, dict[Any, Any], dict[Any, Any], dict[Any, Any], Any]
+
+
+async def _post_init(application: BotApplication) -> None:
+    """Services up, interrupted runs reconciled, every user's job restored, menus registered."""
+    from bot import jobs
+    from bot.handlers.menu import register_command_menus
+
+    settings: Settings = application.bot_data["settings"]
+    services = await Services.create(settings)
+    application.bot_data["services"] = services
+    reconciled = await services.rebalancer.reconcile_interrupted()
+    if reconciled:
+        log.info("reconciled %d interrupted run(s)", reconciled)
+    restored = await jobs.restore_jobs(application)
+    log.info("restored %d scheduled job(s)", restored)
+    await register_command_menus(application.bot)
+
+
+async def _post_shutdown(application: BotApplication) -> None:
+    services: Services | None = application.bot_data.get("services")
+    if services is not None:
+        await services.close()
+
+
+def callback_key(settings: Settings) -> bytes:
+    """A key for signing buttons, derived from the newest master so it survives restarts."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    master = settings.master_keys()[0].encode()
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"rebalance-bot/callback-data/v1"
+    ).derive(master)
+
+
+def build_application(settings: Settings) -> BotApplication:
+    token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
+    base_url = settings.telegram_api_base_url.rstrip("/")
+    file_url = base_url.replace("/bot", "/file/bot", 1) if base_url.endswith("/bot") else base_url
+    application = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(base_url)
+        .base_file_url(file_url)
+        .defaults(Defaults(parse_mode=ParseMode.HTML))
+        .rate_limiter(AIORateLimiter(max_retries=5))
+        .concurrent_updates(PerChatUpdateProcessor(16))
+        .context_types(ContextTypes(context=BotContext))
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+        .build()
+    )
+    application.bot_data["settings"] = settings
+    application.bot_data["signer"] = CallbackSigner(callback_key(settings))
+    register_handlers(application)
+    application.add_error_handler(on_error)
+    return application
+
+
+def prepare(settings: Settings) -> None:
+    """Logging, locale and secret redaction for a process that serves the bot."""
+    setup_logging(settings.log_level)
+    set_default_locale(settings.default_language)
+    if settings.telegram_bot_token:
+        register_secret(settings.telegram_bot_token.get_secret_value())
+
+
+def run_bot(settings: Settings) -> None:
+    """Migrate, then poll (or serve the webhook) until SIGINT/SIGTERM, then shut down cleanly."""
+    prepare(settings)
+    asyncio.run(upgrade(settings.database_url))
+    application = build_application(settings)
+    if settings.webhook_url:
+        application.run_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            webhook_url=settings.webhook_url,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
+
+
+@asynccontextmanager
+async def running(settings: Settings, *, poll_timeout: int = 1) -> AsyncIterator[BotApplication]:
+    """The application polling inside an already running event loop (tests and benchmarks).
+
+    Mirrors `run_polling`: initialize, post_init, start polling, start; and the reverse on exit.
+    """
+    await upgrade(settings.database_url)
+    application = build_application(settings)
+    await application.initialize()
+    try:
+        await _post_init(application)
+        assert application.updater is not None  # noqa: S101 - built with an updater
+        await application.updater.start_polling(
+            poll_interval=0, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES
+        )
+        await application.start()
+        try:
+            yield application
+        finally:
+            await application.updater.stop()
+            await application.stop()
+    finally:
+        await application.shutdown()
+        await _post_shutdown(application)

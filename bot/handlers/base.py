@@ -1,0 +1,235 @@
+"""Handler plumbing: typed context, the gates every update passes, locale per update, replies."""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatType
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackContext,
+    CallbackQueryHandler,
+    ExtBot,
+    TypeHandler,
+)
+
+from bot.errors import UserError
+from bot.handlers.callbacks import CallbackSigner
+from bot.i18n import _, language_from_telegram, set_locale
+from bot.services.accounts import Account
+
+if TYPE_CHECKING:
+    from bot.services.container import Services
+
+log = logging.getLogger(__name__)
+
+GATE_GROUP = -20
+LOCALE_GROUP = -10
+CALLBACK_GROUP = -5
+MAX_INPUT_CHARS = 4000
+
+
+class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
+    """The callback context with typed access to the services and the current account."""
+
+    account: Account | None = None
+    callback: tuple[str, str] | None = None  # (action, payload) of a verified button press
+
+    @property
+    def services(self) -> Services:
+        return cast("Services", self.application.bot_data["services"])
+
+    @property
+    def signer(self) -> CallbackSigner:
+        return cast(CallbackSigner, self.application.bot_data["signer"])
+
+    def button(self, text: object, action: str, payload: str = "") -> InlineKeyboardButton:
+        """An inline button whose data is signed for the current chat."""
+        chat_id = self._chat_id if self._chat_id is not None else 0
+        return self.signer.button(str(text), chat_id, action, payload)
+
+    def require_account(self) -> Account:
+        if self.account is None:
+            raise UserError("You are not registered yet. Send /start first.")
+        return self.account
+
+
+Handler = Callable[[Update, BotContext], Awaitable[Any]]
+H = TypeVar("H", bound=Handler)
+
+
+def escape(value: object) -> str:
+    """HTML-escape anything that came from a user or an exchange before it enters a message."""
+    return html.escape(str(value), quote=False)
+
+
+def user_error_text(error: UserError) -> str:
+    """The error in the current locale: the message is a msgid, the params fill its fields."""
+    params = {key: escape(value) for key, value in error.params.items()}
+    return _(error.message).format(**params)
+
+
+async def reply(
+    update: Update,
+    text: str,
+    keyboard: InlineKeyboardMarkup | None = None,
+) -> Message | None:
+    """Answer in the chat of the update (a new message; callbacks edit through `edit`)."""
+    chat = update.effective_chat
+    if chat is None:
+        return None
+    return await chat.send_message(text, reply_markup=keyboard, disable_web_page_preview=True)
+
+
+async def edit(
+    update: Update, text: str, keyboard: InlineKeyboardMarkup | None = None
+) -> Message | bool | None:
+    """Replace the message a button belongs to; fall back to a new message if it is gone."""
+    query = update.callback_query
+    if query is None or query.message is None:
+        return await reply(update, text, keyboard)
+    try:
+        return await query.edit_message_text(
+            text, reply_markup=keyboard, disable_web_page_preview=True
+        )
+    except BadRequest as error:
+        if "not modified" in str(error).lower():
+            return None
+        return await reply(update, text, keyboard)
+
+
+def handles_user_errors(func: H) -> H:
+    """Turn a UserError raised by a service into a localized answer instead of a crash."""
+
+    @wraps(func)
+    async def wrapper(update: Update, context: BotContext) -> Any:
+        try:
+            return await func(update, context)
+        except UserError as error:
+            if update.callback_query is not None:
+                await _answer_quietly(update)
+            await reply(update, user_error_text(error))
+            return None
+
+    return cast(H, wrapper)
+
+
+async def answer(update: Update, text: str | None = None) -> None:
+    """Acknowledge a button press (stops the client's spinner); never fails the handler."""
+    await _answer_quietly(update, text)
+
+
+async def _answer_quietly(update: Update, text: str | None = None) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    try:
+        await query.answer(text)
+    except TelegramError:  # an old query can no longer be answered; nothing to do
+        pass
+
+
+# --- gates (run before every handler) ----------------------------------------------------------
+
+
+async def gate(update: Update, context: BotContext) -> None:
+    """Private chats only, the allow-list, and no giant inputs: refuse politely and stop."""
+    chat = update.effective_chat
+    user = update.effective_user
+    settings = context.services.settings
+    set_locale(language_from_telegram(user.language_code if user else None))
+    if chat is None or user is None:
+        raise ApplicationHandlerStop
+    if chat.type != ChatType.PRIVATE:
+        if (
+            update.message is not None
+            and update.message.text
+            and update.message.text.startswith("/")
+        ):
+            await reply(update, _("I only work in private chats. Open a chat with me to use me."))
+        elif update.callback_query is not None:
+            await _answer_quietly(update, _("I only work in private chats."))
+        raise ApplicationHandlerStop
+    if (
+        settings.allowed_user_ids
+        and user.id not in settings.allowed_user_ids
+        and user.id not in settings.admin_ids
+    ):
+        if update.callback_query is not None:
+            await _answer_quietly(update)
+        await reply(update, _("Sorry, this bot is private. Ask its operator for access."))
+        raise ApplicationHandlerStop
+
+
+async def load_account(update: Update, context: BotContext) -> None:
+    """Find the chat's account and switch the locale to its language for this update."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    account = await context.services.accounts.find(chat.id)
+    context.account = account
+    if account is not None:
+        set_locale(account.language)
+        if account.blocked_bot:  # they wrote to us again: they unblocked the bot
+            await context.services.accounts.mark_blocked(account.user_id, False)
+
+
+async def verify_callback(update: Update, context: BotContext) -> None:
+    """Every button press must carry data we signed for this chat; anything else has expired."""
+    query = update.callback_query
+    chat = update.effective_chat
+    if query is None or chat is None:
+        return
+    verified = context.signer.verify(chat.id, query.data)
+    if verified is None:
+        await _answer_quietly(update, _("This button has expired."))
+        raise ApplicationHandlerStop
+    context.callback = verified
+
+
+async def expired_button(update: Update, _context: BotContext) -> None:
+    """A genuine button whose dialog is over (a finished conversation, an old menu)."""
+    await _answer_quietly(update, _("This button has expired."))
+
+
+def install_gates(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    application.add_handler(TypeHandler(Update, gate), group=GATE_GROUP)
+    application.add_handler(TypeHandler(Update, load_account), group=LOCALE_GROUP)
+    application.add_handler(CallbackQueryHandler(verify_callback), group=CALLBACK_GROUP)
+
+
+# --- errors nobody could foresee ---------------------------------------------------------------
+
+
+async def on_error(update: object, context: BotContext) -> None:
+    """Log with context (never secrets) and answer politely; a blocked user is marked instead."""
+    error = context.error
+    chat_id = (
+        update.effective_chat.id if isinstance(update, Update) and update.effective_chat else None
+    )
+    if isinstance(error, Forbidden) and chat_id is not None:
+        account = await context.services.accounts.find(chat_id)
+        if account is not None:
+            await context.services.accounts.mark_blocked(account.user_id, True)
+        log.info("chat %s blocked the bot; marked", chat_id)
+        return
+    log.error(
+        "unexpected error handling update %s (chat %s)",
+        update.update_id if isinstance(update, Update) else None,
+        chat_id,
+        exc_info=error,
+    )
+    if isinstance(update, Update) and update.effective_chat is not None:
+        try:
+            await reply(
+                update, _("Something went wrong on our side. Please try again in a minute.")
+            )
+        except TelegramError:
+            log.warning("could not tell chat %s about the error", chat_id)

@@ -1,0 +1,72 @@
+"""/history (5 runs a page with ◀ ▶) and /performance (chart and returns)."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+
+from bot.errors import ExchangeError
+from bot.handlers.base import BotContext, answer, edit, handles_user_errors, reply
+from bot.views import charts
+from bot.views import history as views
+
+
+@handles_user_errors
+async def history_command(update: Update, context: BotContext) -> None:
+    account = context.require_account()
+    page = await context.services.history.page(account.user_id, 0)
+    await reply(
+        update,
+        views.history_text(page, account.timezone),
+        views.history_keyboard(page, context.button),
+    )
+
+
+@handles_user_errors
+async def history_page(update: Update, context: BotContext) -> None:
+    account = context.require_account()
+    _action, payload = context.callback or ("", "0")
+    number = int(payload) if payload.isdigit() else 0
+    page = await context.services.history.page(account.user_id, number)
+    await answer(update)
+    await edit(
+        update,
+        views.history_text(page, account.timezone),
+        views.history_keyboard(page, context.button),
+    )
+
+
+@handles_user_errors
+async def performance_command(update: Update, context: BotContext) -> None:
+    """Return since the first snapshot against simply holding it, fees, and the value chart."""
+    account = context.require_account()
+    prices: dict[str, Decimal] | None
+    try:
+        prices = await context.services.rebalancer.asset_prices(account.user_id)
+    except ExchangeError:  # performance still shows what is stored; only the hold line waits
+        prices = None
+    perf = await context.services.history.performance(account.user_id, prices)
+    if perf is None:
+        await reply(update, views.no_performance())
+        return
+    await reply(update, views.performance_text(perf, account.timezone))
+    if len(perf.series) >= 2:
+        png = await asyncio.to_thread(
+            charts.value_chart,
+            list(perf.series),
+            title=views.performance_chart_title(),
+            quote=perf.quote,
+        )
+        chat = update.effective_chat
+        if chat is not None:
+            await chat.send_photo(png, caption=views.performance_chart_title())
+
+
+def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    application.add_handler(CommandHandler("history", history_command))
+    application.add_handler(CallbackQueryHandler(history_page, pattern=r"^hist\|"))
+    application.add_handler(CommandHandler("performance", performance_command))

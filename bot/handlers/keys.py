@@ -1,0 +1,180 @@
+"""/keys (exchange -> key -> secret, each secret message deleted), /deletekeys and /cmckey."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+
+from bot import jobs
+from bot.errors import (
+    AuthenticationFailed,
+    PermissionDenied,
+    TemporaryExchangeError,
+    ValidationError,
+)
+from bot.handlers import dialogs
+from bot.handlers.base import BotContext, answer, edit, handles_user_errors, reply
+from bot.handlers.dialogs import Dialog
+from bot.log import register_secret
+from bot.services.keys import check_key_format
+from bot.views import common
+from bot.views import keys as views
+
+log = logging.getLogger(__name__)
+
+KIND = "keys"
+CMC_KIND = "cmckey"
+
+
+@handles_user_errors
+async def keys_command(update: Update, context: BotContext) -> None:
+    """Start the key dialog: choose the exchange first."""
+    context.require_account()
+    dialogs.begin(context, Dialog(KIND, "exchange", secret_steps=frozenset({"key", "secret"})))
+    await reply(update, views.choose_exchange(), views.exchange_keyboard(context.button))
+
+
+@handles_user_errors
+async def exchange_chosen(update: Update, context: BotContext) -> None:
+    """The exchange button: now ask for the key."""
+    context.require_account()
+    dialog = dialogs.current(context)
+    _action, exchange = context.callback or ("", "")
+    await answer(update)
+    if dialog is None or dialog.kind != KIND or dialog.expired:
+        await edit(update, views.timed_out())
+        return
+    names = dict(views.EXCHANGES)
+    if exchange not in names:
+        raise ValidationError("Unsupported exchange. Choose one of the buttons.")
+    dialog.values["exchange"] = exchange
+    dialog.step = "key"
+    await edit(update, views.ask_key(names[exchange]))
+
+
+async def _secret_text(update: Update) -> str | None:
+    """The text of a message that should hold a secret, deleted from the chat first."""
+    message = update.effective_message
+    text = message.text if message is not None else None
+    if text:
+        register_secret(text.strip())
+    if not await dialogs.delete_message(update):
+        log.warning(
+            "could not delete a message holding a secret in chat %s",
+            update.effective_chat.id if update.effective_chat else None,
+        )
+    return text
+
+
+async def key_step(update: Update, context: BotContext, dialog: Dialog) -> None:
+    """Text steps of the key dialog: the key, then the secret, then the check."""
+    if dialog.step == "exchange":
+        await reply(update, views.choose_exchange(), views.exchange_keyboard(context.button))
+        return
+    text = await _secret_text(update)
+    if not text:
+        await reply(update, views.text_expected())
+        return
+    try:
+        value = check_key_format(text)
+    except ValidationError:
+        await reply(update, views.bad_key_format())
+        return
+    if dialog.step == "key":
+        dialog.values["api_key"] = value
+        dialog.step = "secret"
+        await reply(update, views.ask_secret())
+        return
+    account = context.require_account()
+    dialogs.end(context)  # whatever the check says, the secrets leave memory with the dialog
+    await reply(update, views.checking())
+    try:
+        account = await context.services.keys.connect(
+            account.user_id,
+            exchange_id=dialog.values["exchange"],
+            api_key=dialog.values["api_key"],
+            secret=value,
+        )
+    except PermissionDenied as error:
+        await reply(update, views.refused(getattr(error, "reason", "")))
+        return
+    except AuthenticationFailed:
+        await reply(update, views.auth_failed())
+        return
+    except TemporaryExchangeError:
+        await reply(update, views.exchange_down())
+        return
+    await reply(update, views.connected(account))
+
+
+@handles_user_errors
+async def deletekeys_command(update: Update, context: BotContext) -> None:
+    """Ask before erasing the credentials."""
+    account = context.require_account()
+    if not account.has_keys:
+        await reply(update, views.no_keys())
+        return
+    await reply(update, views.delete_confirm(), views.confirm_keyboard(context.button, "delkeys"))
+
+
+@handles_user_errors
+async def deletekeys_confirmed(update: Update, context: BotContext) -> None:
+    account = context.require_account()
+    _action, choice = context.callback or ("", "")
+    await answer(update)
+    if choice != "yes":
+        await edit(update, common.cancelled())
+        return
+    jobs.cancel_job(context.application, account.user_id)
+    await context.services.accounts.delete_credentials(account.user_id)
+    await edit(update, views.deleted())
+
+
+@handles_user_errors
+async def cmckey_command(update: Update, context: BotContext) -> None:
+    """Store (or with `delete`, remove) an optional CoinMarketCap key."""
+    account = context.require_account()
+    args = [a.lower() for a in context.args or []]
+    if args and args[0] in ("delete", "remove", "off"):
+        await context.services.accounts.set_cmc_key(account.user_id, None)
+        await reply(update, views.cmc_deleted())
+        return
+    if args:  # a key typed after the command: delete that message too
+        await _secret_text(update)
+        await _store_cmc(update, context, " ".join(context.args or []))
+        return
+    dialogs.begin(context, Dialog(CMC_KIND, "key", secret_steps=frozenset({"key"})))
+    await reply(update, views.ask_cmc_key())
+
+
+async def _store_cmc(update: Update, context: BotContext, text: str) -> None:
+    account = context.require_account()
+    try:
+        value = check_key_format(text)
+    except ValidationError:
+        await reply(update, views.bad_key_format())
+        return
+    dialogs.end(context)
+    await context.services.accounts.set_cmc_key(account.user_id, value)
+    await reply(update, views.cmc_saved())
+
+
+async def cmc_step(update: Update, context: BotContext, _dialog: Dialog) -> None:
+    text = await _secret_text(update)
+    if not text:
+        await reply(update, views.text_expected())
+        return
+    await _store_cmc(update, context, text)
+
+
+def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    dialogs.on_step(KIND, key_step, views.timed_out)
+    dialogs.on_step(CMC_KIND, cmc_step, views.timed_out)
+    application.add_handler(CommandHandler("keys", keys_command))
+    application.add_handler(CallbackQueryHandler(exchange_chosen, pattern=r"^keys_ex\|"))
+    application.add_handler(CommandHandler("deletekeys", deletekeys_command))
+    application.add_handler(CallbackQueryHandler(deletekeys_confirmed, pattern=r"^delkeys\|"))
+    application.add_handler(CommandHandler("cmckey", cmckey_command))

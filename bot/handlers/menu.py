@@ -1,0 +1,112 @@
+"""/start, /help, /language, the main menu buttons, the command menus, and the catch-alls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import BotCommand, BotCommandScopeChat, Update
+from telegram.error import TelegramError
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from bot.handlers.base import BotContext, answer, edit, expired_button, handles_user_errors, reply
+from bot.i18n import language_from_telegram, set_locale
+from bot.views import common, start
+from bot.views.start import LANGUAGE_NAMES
+
+
+async def register_command_menus(bot: Any) -> None:
+    """The menu in English by default and in Ukrainian for Ukrainian Telegram clients."""
+    await bot.set_my_commands(_commands("en"))
+    await bot.set_my_commands(_commands("uk"), language_code="uk")
+
+
+def _commands(language: str) -> list[BotCommand]:
+    return [BotCommand(name, text) for name, text in common.command_menu(language)]
+
+
+@handles_user_errors
+async def start_command(update: Update, context: BotContext) -> None:
+    """Register the chat (or greet again) and show the main menu."""
+    user = update.effective_user
+    chat = update.effective_chat
+    if user is None or chat is None:
+        return
+    language = language_from_telegram(user.language_code)
+    account, created = await context.services.accounts.register(chat.id, language=language)
+    set_locale(account.language)
+    context.account = account
+    await reply(update, start.welcome(account, created), start.main_menu(account, context.button))
+
+
+@handles_user_errors
+async def help_command(update: Update, _context: BotContext) -> None:
+    """List every command with one line each."""
+    await reply(update, common.help_text())
+
+
+@handles_user_errors
+async def language_command(update: Update, context: BotContext) -> None:
+    """Offer the two languages as buttons."""
+    context.require_account()
+    await reply(update, start.language_prompt(), start.language_keyboard(context.button))
+
+
+@handles_user_errors
+async def language_chosen(update: Update, context: BotContext) -> None:
+    """Switch the language at once, including this chat's command menu."""
+    account = context.require_account()
+    _action, code = context.callback or ("", "")
+    if code not in LANGUAGE_NAMES:
+        await expired_button(update, context)
+        return
+    account = await context.services.accounts.set_language(account.user_id, code)
+    set_locale(code)
+    await answer(update)
+    await edit(update, start.language_changed())
+    try:
+        await context.bot.set_my_commands(
+            _commands(code), scope=BotCommandScopeChat(account.telegram_id)
+        )
+    except TelegramError:  # the menu is a convenience; the language switch already happened
+        pass
+
+
+@handles_user_errors
+async def menu_pressed(update: Update, context: BotContext) -> None:
+    """A main-menu button does what its command does."""
+    from bot.handlers import history, keys, rebalance, settings
+
+    _action, target = context.callback or ("", "")
+    actions = {
+        "portfolio": rebalance.portfolio_command,
+        "rebalance": rebalance.rebalance_command,
+        "settings": settings.settings_command,
+        "history": history.history_command,
+        "help": help_command,
+        "keys": keys.keys_command,
+    }
+    action = actions.get(target)
+    await answer(update)
+    if action is None:
+        await expired_button(update, context)
+        return
+    await action(update, context)
+
+
+async def unknown_input(update: Update, _context: BotContext) -> None:
+    """Anything no handler took: say so and point at /help."""
+    await reply(update, common.not_understood())
+
+
+def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    application.add_handler(CommandHandler("start", start_command))
+    application.add_handler(CommandHandler("help", help_command))
+    application.add_handler(CommandHandler("language", language_command))
+    application.add_handler(CallbackQueryHandler(language_chosen, pattern=r"^lang\|"))
+    application.add_handler(CallbackQueryHandler(menu_pressed, pattern=r"^menu\|"))
+
+
+def register_fallbacks(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Registered last in group 0: only updates nothing else took reach these."""
+    application.add_handler(CallbackQueryHandler(expired_button))
+    application.add_handler(MessageHandler(filters.ALL, unknown_input))

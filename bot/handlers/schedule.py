@@ -1,0 +1,152 @@
+"""/run, /stop, /status, /interval, /next and /timezone: when automatic rebalancing happens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+
+from bot import jobs
+from bot.db.types import utcnow
+from bot.domain.parsing import check_interval, parse_interval, parse_next_time, parse_timezone
+from bot.errors import ValidationError
+from bot.handlers.base import BotContext, answer, edit, handles_user_errors, reply
+from bot.services.accounts import Account
+from bot.views import status as views
+
+FIRST_RUN_DELAY = timedelta(seconds=60)
+
+
+def _args_text(context: BotContext) -> str:
+    return " ".join(context.args or []).strip()
+
+
+async def _reschedule(context: BotContext, account: Account, first: Any = None) -> Account:
+    """Put the user's job where the database says; the database stays the source of truth."""
+    interval = timedelta(seconds=account.interval_seconds)
+    if first is None:
+        first = utcnow() + min(FIRST_RUN_DELAY, interval)
+    jobs.schedule_job(
+        context.application,
+        user_id=account.user_id,
+        chat_id=account.telegram_id,
+        interval_seconds=account.interval_seconds,
+        first=first,
+    )
+    return await context.services.accounts.set_schedule(
+        account.user_id, running=True, next_run_at=first
+    )
+
+
+@handles_user_errors
+async def run_command(update: Update, context: BotContext) -> None:
+    """Start automatic rebalancing (needs keys and targets)."""
+    account = context.require_account()
+    if not account.has_keys or not account.strategy.is_set:
+        await reply(update, views.missing_for_run(account.has_keys, account.strategy.is_set))
+        return
+    first = account.next_run_at if account.next_run_at and account.next_run_at > utcnow() else None
+    account = await _reschedule(context, account, first)
+    await reply(update, views.started(account))
+
+
+@handles_user_errors
+async def stop_command(update: Update, context: BotContext) -> None:
+    """Stop automatic rebalancing for this user only."""
+    account = context.require_account()
+    if not account.is_running:
+        await reply(update, views.already_stopped())
+        return
+    jobs.cancel_job(context.application, account.user_id)
+    await context.services.accounts.set_schedule(account.user_id, running=False, clear_next=True)
+    await reply(update, views.stopped())
+
+
+@handles_user_errors
+async def status_command(update: Update, context: BotContext) -> None:
+    """Everything about the automation in one message."""
+    account = context.require_account()
+    await reply(update, views.status_text(account))
+
+
+async def _apply_interval(context: BotContext, account: Account, seconds: int) -> Account:
+    account = await context.services.accounts.set_interval(account.user_id, seconds)
+    if account.is_running:
+        account = await _reschedule(context, account, utcnow() + timedelta(seconds=seconds))
+    return account
+
+
+@handles_user_errors
+async def interval_command(update: Update, context: BotContext) -> None:
+    """Show the interval with buttons, or set it from the argument (`6h`, `90m`, `2d`)."""
+    account = context.require_account()
+    text = _args_text(context)
+    if not text:
+        await reply(update, views.interval_prompt(account), views.interval_keyboard(context.button))
+        return
+    interval = check_interval(
+        parse_interval(text), min_seconds=context.services.settings.min_interval_seconds
+    )
+    account = await _apply_interval(context, account, int(interval.total_seconds()))
+    await reply(update, views.interval_set(account))
+
+
+@handles_user_errors
+async def interval_chosen(update: Update, context: BotContext) -> None:
+    """A preset interval button."""
+    account = context.require_account()
+    _action, payload = context.callback or ("", "")
+    if not payload.isdigit():
+        raise ValidationError("Choose an interval, e.g. /interval 4h")
+    seconds = int(
+        check_interval(
+            timedelta(seconds=int(payload)),
+            min_seconds=context.services.settings.min_interval_seconds,
+        ).total_seconds()
+    )
+    account = await _apply_interval(context, account, seconds)
+    await answer(update)
+    await edit(update, views.interval_set(account))
+
+
+@handles_user_errors
+async def next_command(update: Update, context: BotContext) -> None:
+    """Set the next run: `/next 09:00` or `/next 2026-12-01 09:00` in the user's timezone."""
+    account = context.require_account()
+    text = _args_text(context)
+    if not text:
+        raise ValidationError(
+            "Send the time of the next run, e.g. /next 09:00 or /next 2026-12-01 09:00"
+        )
+    when = parse_next_time(text, utcnow(), parse_timezone(account.timezone))
+    if not account.has_keys or not account.strategy.is_set:
+        await reply(update, views.missing_for_run(account.has_keys, account.strategy.is_set))
+        return
+    was_running = account.is_running
+    account = await _reschedule(context, account, when)
+    await reply(update, views.next_set(account, started=not was_running))
+
+
+@handles_user_errors
+async def timezone_command(update: Update, context: BotContext) -> None:
+    """Show or set the timezone used to show and read times (IANA names)."""
+    account = context.require_account()
+    text = _args_text(context)
+    if not text:
+        await reply(update, views.timezone_text(account))
+        return
+    zone = parse_timezone(text)
+    account = await context.services.accounts.set_timezone(account.user_id, zone.key)
+    await reply(update, views.timezone_set(account))
+
+
+def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    application.add_handler(CommandHandler("run", run_command))
+    application.add_handler(CommandHandler("stop", stop_command))
+    application.add_handler(CommandHandler("status", status_command))
+    application.add_handler(CommandHandler("interval", interval_command))
+    application.add_handler(CallbackQueryHandler(interval_chosen, pattern=r"^interval\|"))
+    application.add_handler(CommandHandler("next", next_command))
+    application.add_handler(CommandHandler("timezone", timezone_command))

@@ -1,0 +1,184 @@
+"""/dryrun, /notify, /settings, /deleteme and /admin."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+
+from bot import jobs
+from bot.db.models import NotifyLevel
+from bot.db.types import utcnow
+from bot.handlers import dialogs
+from bot.handlers.base import BotContext, answer, edit, expired_button, handles_user_errors, reply
+from bot.views import common
+from bot.views import settings as views
+from bot.views import start as start_views
+from bot.views import status as status_views
+from bot.views import targets as target_views
+
+ADMIN_PAUSE_REASON = "admin"
+
+
+@handles_user_errors
+async def dryrun_command(update: Update, context: BotContext) -> None:
+    """Show the mode; `on` simulates at once, `off` (live) asks for confirmation first."""
+    account = context.require_account()
+    arg = (context.args or [""])[0].lower() if context.args else ""
+    if not arg:
+        await reply(update, views.dryrun_text(account))
+    elif arg in ("on", "yes", "true", "1"):
+        await context.services.accounts.set_dry_run(account.user_id, True)
+        await reply(update, views.dryrun_on())
+    elif arg in ("off", "no", "false", "0", "live"):
+        await reply(update, views.live_confirm(), views.live_keyboard(context.button))
+    else:
+        await reply(update, views.dryrun_usage())
+
+
+@handles_user_errors
+async def live_confirmed(update: Update, context: BotContext) -> None:
+    account = context.require_account()
+    _action, choice = context.callback or ("", "")
+    await answer(update)
+    if choice != "yes":
+        await edit(update, common.cancelled())
+        return
+    await context.services.accounts.set_dry_run(account.user_id, False)
+    await edit(update, views.live_on())
+
+
+@handles_user_errors
+async def notify_command(update: Update, context: BotContext) -> None:
+    """Show the notification level with buttons, or set it from the argument."""
+    account = context.require_account()
+    arg = (context.args or [""])[0].lower() if context.args else ""
+    if not arg:
+        await reply(update, views.notify_text(account), views.notify_keyboard(context.button))
+        return
+    if arg not in {level.value for level in NotifyLevel}:
+        await reply(update, views.notify_usage())
+        return
+    account = await context.services.accounts.set_notify(account.user_id, arg)
+    await reply(update, views.notify_set(account))
+
+
+@handles_user_errors
+async def notify_chosen(update: Update, context: BotContext) -> None:
+    account = context.require_account()
+    _action, level = context.callback or ("", "")
+    if level not in {item.value for item in NotifyLevel}:
+        await expired_button(update, context)
+        return
+    account = await context.services.accounts.set_notify(account.user_id, level)
+    await answer(update)
+    await edit(update, views.notify_set(account))
+
+
+@handles_user_errors
+async def settings_command(update: Update, context: BotContext) -> None:
+    """Every setting in one menu."""
+    account = context.require_account()
+    await reply(update, views.settings_text(account), views.settings_keyboard(context.button))
+
+
+@handles_user_errors
+async def settings_chosen(update: Update, context: BotContext) -> None:
+    """A settings menu button opens that setting's own dialog."""
+    account = context.require_account()
+    _action, which = context.callback or ("", "")
+    await answer(update)
+    if which == "interval":
+        await reply(
+            update,
+            status_views.interval_prompt(account),
+            status_views.interval_keyboard(context.button),
+        )
+    elif which == "threshold":
+        await reply(update, target_views.threshold_text(account))
+    elif which == "dryrun":
+        keyboard = None if not account.dry_run else views.live_keyboard(context.button)
+        text = views.dryrun_text(account) if not account.dry_run else views.live_confirm()
+        await reply(update, text, keyboard)
+    elif which == "notify":
+        await reply(update, views.notify_text(account), views.notify_keyboard(context.button))
+    elif which == "language":
+        await reply(
+            update, start_views.language_prompt(), start_views.language_keyboard(context.button)
+        )
+    elif which == "timezone":
+        await reply(update, status_views.timezone_text(account))
+    else:
+        await expired_button(update, context)
+
+
+@handles_user_errors
+async def deleteme_command(update: Update, context: BotContext) -> None:
+    context.require_account()
+    await reply(update, views.deleteme_confirm(), views.deleteme_keyboard(context.button))
+
+
+@handles_user_errors
+async def deleteme_confirmed(update: Update, context: BotContext) -> None:
+    account = context.require_account()
+    _action, choice = context.callback or ("", "")
+    await answer(update)
+    if choice != "yes":
+        await edit(update, common.cancelled())
+        return
+    jobs.cancel_job(context.application, account.user_id)
+    dialogs.end(context)
+    await context.services.accounts.delete_user(account.user_id)
+    context.account = None
+    await edit(update, views.deleted_everything())
+
+
+@handles_user_errors
+async def admin_command(update: Update, context: BotContext) -> None:
+    """Operators only: usage numbers and the kill switch for every user's automation."""
+    user = update.effective_user
+    if user is None or user.id not in context.services.settings.admin_ids:
+        await reply(update, views.admin_only())
+        return
+    arg = (context.args or [""])[0].lower() if context.args else ""
+    accounts = context.services.accounts
+    if arg == "pause":
+        paused = await accounts.pause_all(ADMIN_PAUSE_REASON)
+        for user_id in paused:
+            jobs.cancel_job(context.application, user_id)
+        context.application.bot_data["kill_switch"] = True
+        await reply(update, views.admin_paused(len(paused)))
+        return
+    if arg == "resume":
+        resumed = await accounts.resume_paused(ADMIN_PAUSE_REASON)
+        for schedule in resumed:
+            first = utcnow() + timedelta(seconds=min(60, schedule.interval_seconds))
+            jobs.schedule_job(
+                context.application,
+                user_id=schedule.user_id,
+                chat_id=schedule.chat_id,
+                interval_seconds=schedule.interval_seconds,
+                first=first,
+            )
+            await accounts.set_schedule(schedule.user_id, next_run_at=first)
+        context.application.bot_data["kill_switch"] = False
+        await reply(update, views.admin_resumed(len(resumed)))
+        return
+    stats = await context.services.history.stats()
+    await reply(
+        update, views.admin_stats(stats, bool(context.application.bot_data.get("kill_switch")))
+    )
+
+
+def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    application.add_handler(CommandHandler("dryrun", dryrun_command))
+    application.add_handler(CallbackQueryHandler(live_confirmed, pattern=r"^live\|"))
+    application.add_handler(CommandHandler("notify", notify_command))
+    application.add_handler(CallbackQueryHandler(notify_chosen, pattern=r"^notify\|"))
+    application.add_handler(CommandHandler("settings", settings_command))
+    application.add_handler(CallbackQueryHandler(settings_chosen, pattern=r"^set\|"))
+    application.add_handler(CommandHandler("deleteme", deleteme_command))
+    application.add_handler(CallbackQueryHandler(deleteme_confirmed, pattern=r"^delme\|"))
+    application.add_handler(CommandHandler("admin", admin_command))

@@ -1,0 +1,146 @@
+"""/targets (fixed or equal weights), /index (market-cap index) and /threshold."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from telegram import Update
+from telegram.ext import Application, CommandHandler
+
+from bot.db.models import StrategyKind
+from bot.domain.parsing import parse_percent, parse_weights
+from bot.domain.strategies import equal_weights, fixed_weights, index_weights
+from bot.errors import ValidationError
+from bot.handlers.base import BotContext, handles_user_errors, reply
+from bot.services.accounts import Account, Strategy
+from bot.views import targets as views
+
+MAX_INDEX_SIZE = 50
+
+
+def _text(context: BotContext) -> str:
+    return " ".join(context.args or []).strip()
+
+
+async def _known_assets(context: BotContext, account: Account) -> tuple[set[str], set[str]]:
+    """Assets the exchange lists, and those with an active market against the quote."""
+    markets = await context.services.hubs.get(account.exchange_id).markets()
+    known = {m.base for m in markets.values()} | {m.quote for m in markets.values()}
+    quote = account.strategy.quote
+    tradable = {m.base for m in markets.values() if m.quote == quote and m.active} | {quote}
+    return known, tradable
+
+
+def _strategy(account: Account, **changes: Any) -> Strategy:
+    """The account's strategy with `changes`; index settings reset unless given."""
+    reset: dict[str, Any] = {"index_size": None, "index_cap": None, "exclusions": ()}
+    return replace(account.strategy, **(reset | changes))
+
+
+@handles_user_errors
+async def targets_command(update: Update, context: BotContext) -> None:
+    """Show the targets, or set fixed (`BTC 50 ETH 50`) or equal (`equal BTC ETH`) weights."""
+    account = context.require_account()
+    text = _text(context)
+    if not text:
+        await reply(update, views.current_targets(account))
+        return
+    known, _tradable = await _known_assets(context, account)
+    words = text.split()
+    if words[0].lower() == "equal":
+        assets = [w.strip(",").upper() for w in words[1:] if w.strip(",")]
+        if len(assets) < 2:
+            raise ValidationError("Name at least two assets, e.g. /targets equal BTC ETH SOL")
+        weights = equal_weights(assets, known)
+        kind = StrategyKind.EQUAL.value
+    else:
+        weights = fixed_weights(parse_weights(text), known)
+        kind = StrategyKind.FIXED.value
+    await context.services.accounts.set_strategy(
+        account.user_id, _strategy(account, kind=kind, weights=weights)
+    )
+    await reply(update, views.targets_set(weights, kind))
+
+
+def parse_index_args(words: list[str]) -> tuple[int, Decimal | None, list[str]]:
+    """`10 cap 25 exclude DOGE SHIB` -> (10, 25, ["DOGE", "SHIB"])."""
+    if not words or not words[0].isdigit():
+        raise ValidationError("Say how many coins, e.g. /index 10 cap 25 exclude DOGE")
+    size = int(words[0])
+    if not 2 <= size <= MAX_INDEX_SIZE:
+        raise ValidationError(
+            "The index size must be between 2 and {max}. Example: /index 10", max=MAX_INDEX_SIZE
+        )
+    cap: Decimal | None = None
+    exclusions: list[str] = []
+    mode = ""
+    for word in words[1:]:
+        lowered = word.lower().strip(",")
+        if lowered in ("cap", "exclude"):
+            mode = lowered
+        elif mode == "cap" and cap is None:
+            cap = parse_percent(word)
+            if cap <= 0:
+                raise ValidationError("The cap must be above 0%. Example: /index 10 cap 25")
+        elif mode == "exclude":
+            symbol = word.strip(",").upper()
+            if not symbol.isalnum() or len(symbol) > 15:
+                raise ValidationError(
+                    "Unknown asset {asset}. Example: /index 10 exclude DOGE", asset=word[:20]
+                )
+            exclusions.append(symbol)
+        else:
+            raise ValidationError(
+                "I did not understand {word}. Example: /index 10 cap 25 exclude DOGE",
+                word=word[:20],
+            )
+    return size, cap, exclusions
+
+
+@handles_user_errors
+async def index_command(update: Update, context: BotContext) -> None:
+    """Follow the top N by market cap, with an optional cap and exclusions."""
+    account = context.require_account()
+    words = list(context.args or [])
+    if not words:
+        await reply(update, views.index_usage())
+        return
+    size, cap, exclusions = parse_index_args(words)
+    _known, tradable = await _known_assets(context, account)
+    cmc_key = await context.services.accounts.cmc_key(account.user_id)
+    entries = await context.services.marketcap.top(250, cmc_api_key=cmc_key)
+    weights = index_weights(
+        entries, size=size, cap=cap, exclusions=set(exclusions), tradable=tradable
+    )
+    await context.services.accounts.set_strategy(
+        account.user_id,
+        _strategy(
+            account,
+            kind=StrategyKind.INDEX.value,
+            weights=weights,
+            index_size=size,
+            index_cap=cap,
+            exclusions=tuple(exclusions),
+        ),
+    )
+    await reply(update, views.index_set(size, cap, exclusions, weights))
+
+
+@handles_user_errors
+async def threshold_command(update: Update, context: BotContext) -> None:
+    """Show or set the drift threshold in percentage points."""
+    account = context.require_account()
+    text = _text(context)
+    if not text:
+        await reply(update, views.threshold_text(account))
+        return
+    account = await context.services.accounts.set_threshold(account.user_id, parse_percent(text))
+    await reply(update, views.threshold_set(account))
+
+
+def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    application.add_handler(CommandHandler("targets", targets_command))
+    application.add_handler(CommandHandler("index", index_command))
+    application.add_handler(CommandHandler("threshold", threshold_command))

@@ -1,0 +1,178 @@
+"""The per-user scheduled job: glue between PTB's JobQueue, the services and the views."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from telegram.error import Forbidden, TelegramError
+from telegram.ext import Application, Job
+
+from bot.db.models import RunTrigger
+from bot.db.types import utcnow
+from bot.errors import NotConfigured, RunInProgress
+from bot.i18n import use_locale
+from bot.services.run_result import Problem, RunResult
+from bot.views import notifications
+
+if TYPE_CHECKING:
+    from bot.handlers.base import BotContext
+
+BotApplication = Application[Any, Any, Any, Any, Any, Any]
+
+log = logging.getLogger(__name__)
+
+MISFIRE_GRACE_SECONDS = 3600  # a run missed by less than this still happens (coalesced into one)
+MAX_JITTER_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class JobData:
+    user_id: int
+    chat_id: int
+
+
+def job_name(user_id: int) -> str:
+    return f"rebalance:{user_id}"
+
+
+def _jitter(interval_seconds: int) -> float:
+    # Spread users so thousands due at the same minute do not hit the exchange in one second.
+    return min(MAX_JITTER_SECONDS, interval_seconds / 20)
+
+
+def cancel_job(application: BotApplication, user_id: int) -> None:
+    assert application.job_queue is not None  # noqa: S101 - built with the job-queue extra
+    for job in application.job_queue.get_jobs_by_name(job_name(user_id)):
+        job.schedule_removal()
+
+
+def schedule_job(
+    application: BotApplication,
+    *,
+    user_id: int,
+    chat_id: int,
+    interval_seconds: int,
+    first: datetime,
+) -> Job[Any]:
+    """(Re)create the user's one job: every `interval_seconds`, the next run at `first`."""
+    assert application.job_queue is not None  # noqa: S101
+    cancel_job(application, user_id)
+    return application.job_queue.run_repeating(
+        run_scheduled,
+        interval=interval_seconds,
+        first=first,
+        name=job_name(user_id),
+        data=JobData(user_id=user_id, chat_id=chat_id),
+        job_kwargs={
+            "coalesce": True,
+            "misfire_grace_time": MISFIRE_GRACE_SECONDS,
+            "max_instances": 1,
+            "jitter": _jitter(interval_seconds),
+        },
+    )
+
+
+def next_run_time(application: BotApplication, user_id: int) -> datetime | None:
+    assert application.job_queue is not None  # noqa: S101
+    for job in application.job_queue.get_jobs_by_name(job_name(user_id)):
+        if job.next_t is not None:
+            return job.next_t
+    return None
+
+
+async def restore_jobs(application: BotApplication) -> int:
+    """Re-create every enabled user's job from the database, the source of truth."""
+    services = application.bot_data["services"]
+    now = utcnow()
+    sessions = await services.accounts.running_schedules()
+    for schedule in sessions:
+        first = schedule.next_run_at
+        if first is None or first <= now:
+            # Missed while we were down: one run soon, spread over a minute, not one per miss.
+            first = now + timedelta(seconds=random.uniform(1, 60))  # noqa: S311 - jitter only
+        schedule_job(
+            application,
+            user_id=schedule.user_id,
+            chat_id=schedule.chat_id,
+            interval_seconds=schedule.interval_seconds,
+            first=first,
+        )
+    return len(sessions)
+
+
+async def run_scheduled(context: BotContext) -> None:
+    """One scheduled run for one user, reported per their /notify choice."""
+    job = context.job
+    if job is None or not isinstance(job.data, JobData):
+        return
+    data: JobData = job.data
+    services = context.services
+    try:
+        account = await services.accounts.get(data.user_id)
+    except NotConfigured:  # the user erased their account; the job goes with it
+        job.schedule_removal()
+        return
+    next_at = job.next_t
+    if account.blocked_bot or not account.is_running:
+        await services.accounts.set_schedule(data.user_id, next_run_at=next_at)
+        return
+    with use_locale(account.language):
+        try:
+            result = await services.rebalancer.run(data.user_id, RunTrigger.AUTO)
+        except RunInProgress:
+            log.info("user %s: scheduled run skipped, a manual run is in progress", data.user_id)
+            return
+        except NotConfigured as error:
+            await _pause(context, data, account.notify_level, reason="not_configured")
+            log.info("user %s: paused, not configured (%s)", data.user_id, error.message)
+            return
+        await services.accounts.set_schedule(
+            data.user_id, next_run_at=next_at, last_run_at=utcnow()
+        )
+        if result.problem == Problem.AUTH or result.problem == Problem.PERMISSION:
+            await _pause(context, data, account.notify_level, reason="auth", result=result)
+            return
+        await notify(context, data, account.notify_level, result)
+
+
+async def _pause(
+    context: BotContext,
+    data: JobData,
+    level: str,
+    *,
+    reason: str,
+    result: RunResult | None = None,
+) -> None:
+    """Stop this user's automation and say why; the key or settings need the user first."""
+    cancel_job(context.application, data.user_id)
+    await context.services.accounts.set_schedule(
+        data.user_id, running=False, paused_reason=reason, clear_next=True
+    )
+    text = notifications.paused(reason, result)
+    await _send(context, data, text, result)
+
+
+async def notify(context: BotContext, data: JobData, level: str, result: RunResult) -> None:
+    text = notifications.result_message(result, level)
+    if text is None:
+        await context.services.rebalancer.mark_notified(data.user_id, result)
+        return
+    await _send(context, data, text, result)
+
+
+async def _send(context: BotContext, data: JobData, text: str, result: RunResult | None) -> None:
+    try:
+        await context.bot.send_message(data.chat_id, text)
+    except Forbidden:
+        log.info("user %s blocked the bot; marked, no more messages", data.user_id)
+        await context.services.accounts.mark_blocked(data.user_id, True)
+        return
+    except TelegramError:
+        log.warning("user %s: notification not delivered", data.user_id, exc_info=True)
+        return
+    if result is not None:
+        await context.services.rebalancer.mark_notified(data.user_id, result)

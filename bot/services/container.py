@@ -1,0 +1,64 @@
+"""All long-lived services of one process, created at start-up and closed at shutdown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.db.engine import make_engine, make_session_factory
+from bot.services.accounts import AccountService
+from bot.services.credentials import CredentialVault
+from bot.services.exchange import ExchangeHubs
+from bot.services.history import HistoryService
+from bot.services.keys import KeyService
+from bot.services.marketcap import MarketCapService
+from bot.services.rebalancer import Rebalancer
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    vault: CredentialVault
+    accounts: AccountService
+    hubs: ExchangeHubs
+    marketcap: MarketCapService
+    rebalancer: Rebalancer
+    history: HistoryService
+    keys: KeyService
+
+    @classmethod
+    async def create(cls, settings: Settings, **overrides: Any) -> Services:
+        engine = make_engine(settings.database_url)
+        session_factory = make_session_factory(engine)
+        vault = CredentialVault(settings.master_keys())
+        accounts = AccountService(session_factory, vault)
+        hubs = ExchangeHubs(settings)
+        marketcap = MarketCapService(settings)
+        rebalancer = Rebalancer(session_factory, accounts, hubs, marketcap)
+        history = HistoryService(session_factory)
+        keys = KeyService(accounts, hubs)
+        services = cls(
+            settings=settings,
+            engine=engine,
+            session_factory=session_factory,
+            vault=vault,
+            accounts=accounts,
+            hubs=hubs,
+            marketcap=marketcap,
+            rebalancer=rebalancer,
+            history=history,
+            keys=keys,
+        )
+        for name, value in overrides.items():
+            setattr(services, name, value)
+        return services
+
+    async def close(self) -> None:
+        await self.hubs.close()
+        await self.marketcap.close()
+        await self.engine.dispose()

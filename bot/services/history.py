@@ -1,0 +1,132 @@
+"""Past runs page by page, and performance: return since start against simply holding."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db.repositories import Repositories
+
+PER_PAGE = 5
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    run_id: int
+    started_at: datetime
+    trigger: str
+    dry_run: bool
+    status: str
+    trades: int
+    value_before: Decimal | None
+    value_after: Decimal | None
+    quote: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    runs: tuple[RunSummary, ...]
+    page: int  # 0-based
+    pages: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class Performance:
+    quote: str
+    started_at: datetime
+    start_value: Decimal
+    current_value: Decimal
+    return_pct: Decimal | None
+    hold_value: Decimal | None  # the first snapshot's holdings at the latest prices
+    hold_return_pct: Decimal | None
+    fees: dict[str, Decimal]
+    series: tuple[tuple[datetime, Decimal], ...]
+
+
+def _pct(now: Decimal, start: Decimal) -> Decimal | None:
+    if start <= 0:
+        return None
+    return (now - start) / start * 100
+
+
+class HistoryService:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = session_factory
+
+    async def page(self, user_id: int, page: int = 0, per_page: int = PER_PAGE) -> HistoryPage:
+        """Newest first; a page past the end shows the last page."""
+        async with self._sessions() as session:
+            repos = Repositories(session)
+            total = await repos.runs.count(user_id)
+            pages = max(1, -(-total // per_page))
+            page = min(max(page, 0), pages - 1)
+            runs = await repos.runs.latest(user_id, limit=per_page, offset=page * per_page)
+            summaries = []
+            for run in runs:
+                orders = (run.result or {}).get("orders") or []
+                trades = sum(1 for o in orders if Decimal(str(o.get("filled") or 0)) > 0)
+                summaries.append(
+                    RunSummary(
+                        run_id=run.id,
+                        started_at=run.started_at,
+                        trigger=run.trigger,
+                        dry_run=run.dry_run,
+                        status=run.status,
+                        trades=trades,
+                        value_before=run.value_before,
+                        value_after=run.value_after,
+                        quote=run.quote_asset,
+                    )
+                )
+        return HistoryPage(tuple(summaries), page, pages, total)
+
+    async def stats(self, hours: int = 24) -> dict[str, int]:
+        """Operator numbers: users, active jobs, runs and failures in the last `hours`."""
+        from datetime import timedelta
+
+        from bot.db.types import utcnow
+
+        async with self._sessions() as session:
+            return await Repositories(session).system.stats_since(utcnow() - timedelta(hours=hours))
+
+    async def performance(
+        self, user_id: int, prices_in_quote: dict[str, Decimal] | None = None
+    ) -> Performance | None:
+        """None until there is a snapshot. `prices_in_quote` values each asset in the quote."""
+        async with self._sessions() as session:
+            repos = Repositories(session)
+            series = await repos.snapshots.series(user_id)
+            fees = await repos.runs.total_fees(user_id)
+        if not series:
+            return None
+        first, last = series[0], series[-1]
+        hold_value: Decimal | None = None
+        if prices_in_quote is not None:
+            hold_value = Decimal(0)
+            for asset, holding in (first.holdings or {}).items():
+                amount = Decimal(str(_amount(holding)))
+                price = Decimal(1) if asset == first.quote_asset else prices_in_quote.get(asset)
+                if price is None:
+                    hold_value = None
+                    break
+                hold_value += amount * price
+        return Performance(
+            quote=last.quote_asset,
+            started_at=first.taken_at,
+            start_value=first.total_value,
+            current_value=last.total_value,
+            return_pct=_pct(last.total_value, first.total_value),
+            hold_value=hold_value,
+            hold_return_pct=None if hold_value is None else _pct(hold_value, first.total_value),
+            fees=fees,
+            series=tuple((s.taken_at, s.total_value) for s in series),
+        )
+
+
+def _amount(holding: Any) -> Any:
+    return holding.get("amount", 0) if isinstance(holding, dict) else holding

@@ -1,0 +1,130 @@
+"""What a rebalance run returns to the chat: plain values, no ORM rows, no exchange objects."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+
+class Problem(enum.StrEnum):
+    """Why a run did not simply succeed, in terms the user can act on."""
+
+    AUTH = "auth"  # the key stopped working: automation pauses
+    PERMISSION = "permission"  # the key lost a permission it needs
+    FUNDS = "funds"  # insufficient funds for an order
+    UNAVAILABLE = "unavailable"  # exchange down or rate limited: retry at the next run
+    PARTIAL = "partial"  # an order filled only in part
+    REJECTED = "rejected"  # the exchange refused an order (filters)
+    MARKET_MOVED = "market_moved"  # the confirmed preview no longer matches the market
+    NO_PRICES = "no_prices"  # some holdings cannot be valued
+    INTERNAL = "internal"  # our fault: logged, the user gets an apology
+
+
+@dataclass(frozen=True, slots=True)
+class LegView:
+    """One planned trade, for the preview."""
+
+    leg_id: str
+    side: str  # "buy" | "sell"
+    symbol: str
+    asset: str  # the asset whose weight the leg changes
+    amount: Decimal | None  # base amount (sells)
+    value: Decimal  # approximate value in the portfolio's quote asset
+
+
+@dataclass(frozen=True, slots=True)
+class DroppedView:
+    asset: str
+    side: str
+    value: Decimal
+    reason: str  # the planner's drop reason code
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """A plan shown before anything trades; Confirm carries its id back to `Rebalancer.run`."""
+
+    user_id: int
+    quote: str
+    dry_run: bool
+    total_value: Decimal
+    legs: tuple[LegView, ...]
+    dropped: tuple[DroppedView, ...]
+    drift_before: dict[str, Decimal]
+    drift_after: dict[str, Decimal]
+    current_weights: dict[str, Decimal]
+    target_weights: dict[str, Decimal]
+    holdings: dict[str, tuple[Decimal, Decimal]]  # asset -> (amount, value)
+    max_drift: Decimal
+    threshold: Decimal
+    needs_rebalance: bool
+    estimated_fees: Decimal
+    unpriced: tuple[str, ...] = ()
+    created_at: datetime | None = None
+
+    @property
+    def signature(self) -> tuple[tuple[str, str], ...]:
+        """Which trades the plan makes, to tell whether a fresh plan is still the confirmed one."""
+        return tuple(sorted((leg.side, leg.symbol) for leg in self.legs))
+
+
+@dataclass(frozen=True, slots=True)
+class OrderOutcome:
+    """One order as the exchange (or the simulation) returned it."""
+
+    leg_id: str
+    client_order_id: str
+    side: str
+    symbol: str
+    status: str  # closed | expired | canceled | rejected | failed | simulated | unknown
+    amount: Decimal | None
+    filled: Decimal
+    cost: Decimal
+    price: Decimal | None
+    fee: Decimal
+    fee_currency: str | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """The outcome of one run, for the chat and the notification."""
+
+    run_id: int | None
+    user_id: int
+    trigger: str
+    dry_run: bool
+    status: str  # a RunStatus value
+    quote: str
+    orders: tuple[OrderOutcome, ...] = ()
+    value_before: Decimal | None = None
+    value_after: Decimal | None = None
+    max_drift: Decimal | None = None
+    threshold: Decimal | None = None
+    problem: Problem | None = None
+    detail: dict[str, Any] = field(default_factory=dict)  # safe, user-facing facts of a problem
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def traded(self) -> bool:
+        return any(order.filled > 0 for order in self.orders)
+
+    def to_json(self) -> dict[str, Any]:
+        """A compact JSON-safe summary for TraderSession.last_result."""
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "dry_run": self.dry_run,
+            "trigger": self.trigger,
+            "quote": self.quote,
+            "orders": len(self.orders),
+            "value_before": None if self.value_before is None else str(self.value_before),
+            "value_after": None if self.value_after is None else str(self.value_after),
+            "max_drift": None if self.max_drift is None else str(self.max_drift),
+            "problem": None if self.problem is None else self.problem.value,
+            "finished_at": None if self.finished_at is None else self.finished_at.isoformat(),
+        }

@@ -1,0 +1,67 @@
+"""Texts and keyboards shared by several features: the main menu, help, bad-input hints."""
+
+from __future__ import annotations
+
+from bot.i18n import N_, LazyString, _, translate
+
+# (command, one-line description) in the order users meet them; the menu and /help share it.
+COMMANDS: tuple[tuple[str, LazyString], ...] = (
+    ("start", N_("Register and show the main menu")),
+    ("keys", N_("Connect your exchange API key")),
+    ("targets", N_("Set target weights, e.g. /targets BTC 50 ETH 30 USDT 20")),
+    ("index", N_("Follow a market-cap index, e.g. /index 10 cap 25")),
+    ("portfolio", N_("Holdings, weights and drift")),
+    ("rebalance", N_("Plan a rebalance now, preview and confirm")),
+    ("status", N_("Automatic rebalancing at a glance")),
+    ("run", N_("Start automatic rebalancing")),
+    ("stop", N_("Stop automatic rebalancing")),
+    ("threshold", N_("Trade only past this drift, e.g. /threshold 5")),
+    ("interval", N_("How often to check, e.g. /interval 4h")),
+    ("next", N_("Set the next run, e.g. /next 09:00")),
+    ("timezone", N_("Your timezone, e.g. /timezone Europe/Kyiv")),
+    ("dryrun", N_("Simulate or trade for real")),
+    ("history", N_("Past runs")),
+    ("performance", N_("Value over time and returns")),
+    ("notify", N_("Which notifications you get")),
+    ("settings", N_("All settings in one menu")),
+    ("language", N_("English or Ukrainian")),
+    ("cmckey", N_("Optional CoinMarketCap key for the index")),
+    ("deletekeys", N_("Forget your exchange keys")),
+    ("deleteme", N_("Erase all your data")),
+    ("cancel", N_("Leave the current dialog")),
+    ("help", N_("All commands")),
+)
+
+
+def command_menu(language: str) -> list[tuple[str, str]]:
+    """The command menu in one language, for set_my_commands."""
+    return [(name, translate(str(description.msgid), language)) for name, description in COMMANDS]
+
+
+def help_text() -> str:
+    lines = [_("<b>Commands</b>")]
+    lines += [f"/{name} — {description}" for name, description in COMMANDS]
+    lines.append("")
+    lines.append(
+        _(
+            "Drift is measured in percentage points: holding 45% against a 50% target is a drift of 5 points. "  # noqa: E501
+            "New accounts start in dry-run mode: nothing is traded until you switch it off."
+        )
+    )
+    return "\n".join(lines)
+
+
+def not_understood() -> str:
+    return _("I did not understand that. Send /help to see what I can do.")
+
+
+def expired() -> str:
+    return _("This button has expired.")
+
+
+def cancelled() -> str:
+    return _("Cancelled. Nothing was changed.")
+
+
+def nothing_to_cancel() -> str:
+    return _("There is nothing to cancel.")

@@ -1,0 +1,73 @@
+"""Texts of /history (pages of runs) and /performance."""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardMarkup
+
+from bot.i18n import _, fmt_datetime, fmt_money, fmt_percent, ngettext
+from bot.services.history import HistoryPage, Performance
+from bot.views.start import ButtonFactory
+from bot.views.status import status_name
+
+
+def history_text(page: HistoryPage, timezone: str) -> str:
+    if not page.runs:
+        return _("No runs yet. Try /rebalance.")
+    lines = [
+        _("<b>History</b> (page {page} of {pages})").format(page=page.page + 1, pages=page.pages)
+    ]
+    for run in page.runs:
+        trigger = _("manual") if run.trigger == "manual" else _("auto")
+        mode = _("dry run") if run.dry_run else _("live")
+        trades = ngettext("{count} trade", "{count} trades", run.trades).format(count=run.trades)
+        value = run.value_after if run.value_after is not None else run.value_before
+        value_text = fmt_money(value, run.quote) if value is not None else "—"
+        lines.append(
+            f"• {fmt_datetime(run.started_at, timezone)} · {trigger} · {mode} · "
+            f"{status_name(run.status)} · {trades} · {value_text}"
+        )
+    return "\n".join(lines)
+
+
+def history_keyboard(page: HistoryPage, button: ButtonFactory) -> InlineKeyboardMarkup | None:
+    buttons = []
+    if page.page > 0:
+        buttons.append(button("◀", "hist", str(page.page - 1)))
+    if page.page < page.pages - 1:
+        buttons.append(button("▶", "hist", str(page.page + 1)))
+    return InlineKeyboardMarkup([buttons]) if buttons else None
+
+
+def performance_text(perf: Performance, timezone: str) -> str:
+    lines = [
+        _("<b>Performance</b> since {time}").format(time=fmt_datetime(perf.started_at, timezone)),
+        _("Value: {start} → {now}").format(
+            start=fmt_money(perf.start_value, perf.quote),
+            now=fmt_money(perf.current_value, perf.quote),
+        ),
+        _("Return: {pct}").format(
+            pct=fmt_percent(perf.return_pct) if perf.return_pct is not None else "—"
+        ),
+    ]
+    if perf.hold_value is not None and perf.hold_return_pct is not None:
+        lines.append(
+            _("Simply holding the starting portfolio: {value} ({pct})").format(
+                value=fmt_money(perf.hold_value, perf.quote), pct=fmt_percent(perf.hold_return_pct)
+            )
+        )
+    if perf.fees:
+        fees = ", ".join(
+            fmt_money(amount, currency) for currency, amount in sorted(perf.fees.items())
+        )
+    else:
+        fees = _("none")
+    lines.append(_("Fees paid: {fees}").format(fees=fees))
+    return "\n".join(lines)
+
+
+def no_performance() -> str:
+    return _("No data yet: performance starts with your first run (/rebalance or /run).")
+
+
+def performance_chart_title() -> str:
+    return _("Portfolio value")

@@ -1,0 +1,135 @@
+"""Texts of /keys, /deletekeys and /cmckey."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import InlineKeyboardMarkup
+
+from bot.i18n import _
+from bot.services.accounts import Account
+from bot.views.start import ButtonFactory
+
+EXCHANGES = (("binance", "Binance"),)
+
+
+def choose_exchange() -> str:
+    return _("Which exchange do you want to connect? (/cancel to stop)")
+
+
+def exchange_keyboard(button: ButtonFactory) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[button(name, "keys_ex", code) for code, name in EXCHANGES]])
+
+
+def ask_key(exchange: str) -> str:
+    return _(
+        "Send your {exchange} API key. Create it with <b>Enable Reading</b> and "
+        "<b>Enable Spot &amp; Margin Trading</b> only; withdrawals must stay off. "
+        "I delete your message at once."
+    ).format(exchange=exchange)
+
+
+def ask_secret() -> str:
+    return _("Now send the API secret. I delete that message at once too.")
+
+
+def bad_key_format() -> str:
+    return _(
+        "That does not look like an API key (letters and digits, 16 to 128 characters, one "
+        "line). Send the key again, or /cancel."
+    )
+
+
+def checking() -> str:
+    return _("Checking the key with the exchange…")
+
+
+def connected(account: Account) -> str:
+    permissions: dict[str, Any] = account.permissions or {}
+    granted = [name for name, on in sorted(permissions.items()) if on is True]
+    lines = [
+        _("Connected {exchange}, key {hint}.").format(
+            exchange=account.exchange_id.capitalize(), hint=account.key_hint or ""
+        ),
+        _("Permissions: {permissions}").format(
+            permissions=", ".join(granted) or _("none reported")
+        ),
+    ]
+    if account.ip_restricted is False:
+        lines.append(_("Tip: restrict the key to this bot's IP address in your exchange settings."))
+    if not account.strategy.is_set:
+        lines.append(_("Next, set your targets, e.g. /targets BTC 50 ETH 30 USDT 20"))
+    return "\n".join(lines)
+
+
+def refused(reason: str) -> str:
+    reasons = {
+        "withdrawals_enabled": _(
+            "This key can withdraw funds, so I refuse it: if it ever leaked, your account could "
+            "be emptied. Create a key with withdrawals disabled and send /keys again."
+        ),
+        "transfer_enabled": _(
+            "This key can transfer funds between accounts, so I refuse it. Create a key without "
+            "transfer permissions and send /keys again."
+        ),
+        "no_spot_trading": _(
+            "This key cannot trade spot. Enable Spot &amp; Margin Trading for it and send /keys "
+            "again."
+        ),
+        "no_reading": _("This key cannot read your account. Enable Reading and send /keys again."),
+    }
+    return reasons.get(
+        reason, _("The exchange refused this key's permissions. Check them and send /keys again.")
+    )
+
+
+def auth_failed() -> str:
+    return _(
+        "The exchange rejected this key or secret. Check that you copied both completely and "
+        "that the key is active, then send /keys again."
+    )
+
+
+def exchange_down() -> str:
+    return _("The exchange is not answering right now. Nothing was saved; try /keys again later.")
+
+
+def delete_confirm() -> str:
+    return _("Delete your exchange keys? Automatic rebalancing stops. Your history is kept.")
+
+
+def confirm_keyboard(button: ButtonFactory, action: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[button(_("Yes, delete"), action, "yes"), button(_("No"), action, "no")]]
+    )
+
+
+def deleted() -> str:
+    return _("Your exchange keys are deleted and automatic rebalancing is off.")
+
+
+def no_keys() -> str:
+    return _("You have no exchange keys stored.")
+
+
+def ask_cmc_key() -> str:
+    return _(
+        "Send your CoinMarketCap API key (optional: without one I use CoinGecko). I delete the "
+        "message at once. Send /cancel to stop, or <code>/cmckey delete</code> to remove a stored key."  # noqa: E501
+    )
+
+
+def cmc_saved() -> str:
+    return _("CoinMarketCap key saved. The index strategy uses it from now on.")
+
+
+def cmc_deleted() -> str:
+    return _("CoinMarketCap key removed. The index strategy uses CoinGecko.")
+
+
+def text_expected() -> str:
+    return _("Please send the key as a text message, or /cancel.")
+
+
+def timed_out() -> str:
+    return _("The key dialog timed out. Nothing was saved. Send /keys to start again.")

@@ -1,0 +1,140 @@
+"""Texts of /portfolio and /rebalance: holdings with drift, the preview, the confirm buttons."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from telegram import InlineKeyboardMarkup
+
+from bot.i18n import _, fmt_decimal, fmt_money, fmt_percent
+from bot.services.run_result import Preview
+from bot.views.start import ButtonFactory
+
+PREVIEW_TTL_SECONDS = 120
+
+
+def _signed(points: Decimal) -> str:
+    sign = "+" if points > 0 else ""
+    return sign + fmt_decimal(points, places=1)
+
+
+def portfolio_text(preview: Preview) -> str:
+    lines = [
+        _("<b>Portfolio</b>: {value}").format(value=fmt_money(preview.total_value, preview.quote))
+    ]
+    assets = sorted(
+        set(preview.holdings) | set(preview.target_weights),
+        key=lambda a: -(preview.holdings.get(a, (Decimal(0), Decimal(0)))[1]),
+    )
+    for asset in assets:
+        amount, value = preview.holdings.get(asset, (Decimal(0), Decimal(0)))
+        current = preview.current_weights.get(asset, Decimal(0))
+        target = preview.target_weights.get(asset, Decimal(0))
+        drift = preview.drift_before.get(asset, current - target)
+        lines.append(
+            _("{asset}: {amount} ≈ {value} | {current} of {target} target ({drift} pts)").format(
+                asset=asset,
+                amount=fmt_decimal(amount),
+                value=fmt_money(value, preview.quote),
+                current=fmt_percent(current),
+                target=fmt_percent(target),
+                drift=_signed(drift),
+            )
+        )
+    if preview.unpriced:
+        lines.append(
+            _("Not valued (no market): {assets}").format(assets=", ".join(preview.unpriced))
+        )
+    lines.append(
+        _("Largest drift: {drift} points (threshold {threshold}).").format(
+            drift=fmt_decimal(preview.max_drift, places=1),
+            threshold=fmt_decimal(preview.threshold, places=1),
+        )
+    )
+    return "\n".join(lines)
+
+
+def chart_keyboard(button: ButtonFactory) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[button(_("Chart"), "chart", "alloc")]])
+
+
+def chart_title() -> str:
+    return _("Current vs target allocation")
+
+
+def chart_labels() -> tuple[str, str]:
+    return _("Current"), _("Target")
+
+
+def preview_text(preview: Preview) -> str:
+    mode = _("DRY RUN (simulated)") if preview.dry_run else _("LIVE: real orders")
+    lines = [_("<b>Rebalance preview</b> — {mode}").format(mode=mode)]
+    if not preview.legs:
+        if preview.needs_rebalance:
+            lines.append(_("Nothing can be traded: every trade is below the exchange minimums."))
+        else:
+            lines.append(
+                _(
+                    "No rebalance needed: largest drift {drift} points, threshold {threshold}."
+                ).format(
+                    drift=fmt_decimal(preview.max_drift, places=1),
+                    threshold=fmt_decimal(preview.threshold, places=1),
+                )
+            )
+        return "\n".join(lines)
+    for leg in preview.legs:
+        side = _("Sell") if leg.side == "sell" else _("Buy")
+        amount = (
+            f"{fmt_decimal(leg.amount)} " if leg.amount is not None and leg.side == "sell" else ""
+        )
+        lines.append(
+            _("• {side} {amount}{asset} ≈ {value} ({symbol})").format(
+                side=side,
+                amount=amount,
+                asset=leg.asset,
+                value=fmt_money(leg.value, preview.quote),
+                symbol=leg.symbol,
+            )
+        )
+    lines.append(
+        _("Estimated fees: {fees}").format(fees=fmt_money(preview.estimated_fees, preview.quote))
+    )
+    after = max((abs(v) for v in preview.drift_after.values()), default=Decimal(0))
+    lines.append(
+        _("Largest drift: {before} → {after} points.").format(
+            before=fmt_decimal(preview.max_drift, places=1), after=fmt_decimal(after, places=1)
+        )
+    )
+    if preview.dropped:
+        lines.append(
+            _("Skipped (below exchange or your minimums): {assets}").format(
+                assets=", ".join(
+                    sorted({d.asset for d in preview.dropped if d.reason != "within_threshold"})
+                )
+                or "—"
+            )
+        )
+    lines.append(_("This preview expires in 2 minutes."))
+    return "\n".join(lines)
+
+
+def confirm_keyboard(button: ButtonFactory, token: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[button(_("Confirm"), "rb_ok", token), button(_("Cancel"), "rb_no", token)]]
+    )
+
+
+def working() -> str:
+    return _("Placing orders…")
+
+
+def simulating() -> str:
+    return _("Simulating…")
+
+
+def preview_expired() -> str:
+    return _("This preview has expired. Send /rebalance for a fresh one.")
+
+
+def preview_cancelled() -> str:
+    return _("Cancelled. Nothing was traded.")

@@ -1,0 +1,169 @@
+"""Texts of /status, /run, /stop, /interval, /next, /timezone and /dryrun."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from telegram import InlineKeyboardMarkup
+
+from bot.i18n import _, fmt_datetime, fmt_decimal, fmt_money, fmt_timedelta
+from bot.services.accounts import Account, Strategy
+from bot.views.start import ButtonFactory
+
+INTERVAL_CHOICES = (("1h", 3600), ("4h", 14400), ("12h", 43200), ("1d", 86400), ("1w", 604800))
+
+
+def interval_text(seconds: int) -> str:
+    return fmt_timedelta(timedelta(seconds=seconds))
+
+
+def strategy_line(strategy: Strategy) -> str:
+    if not strategy.is_set:
+        return _("not set (use /targets or /index)")
+    if strategy.kind == "index":
+        text = _("market-cap index, top {size}").format(size=strategy.index_size)
+        if strategy.index_cap:
+            text += ", " + _("cap {cap}%").format(cap=fmt_decimal(strategy.index_cap))
+        return text
+    weights = ", ".join(
+        f"{asset} {fmt_decimal(weight)}%"
+        for asset, weight in sorted(strategy.weights.items(), key=lambda item: -item[1])
+    )
+    if strategy.kind == "equal":
+        return _("equal weights: {weights}").format(weights=weights)
+    return _("fixed weights: {weights}").format(weights=weights)
+
+
+def _when(value: datetime | None, timezone: str) -> str:
+    return fmt_datetime(value, timezone) if value else _("never")
+
+
+def last_result_line(account: Account) -> str:
+    result = account.last_result
+    if not result:
+        return _("no runs yet")
+    status = status_name(str(result.get("status")))
+    value = result.get("value_after") or result.get("value_before")
+    text = status
+    if result.get("dry_run"):
+        text += " " + _("(dry run)")
+    if value:
+        from decimal import Decimal
+
+        text += ", " + fmt_money(Decimal(value), str(result.get("quote") or "USDT"))
+    return text
+
+
+def status_name(status: str) -> str:
+    names = {
+        "succeeded": _("succeeded"),
+        "partial": _("partly done"),
+        "failed": _("failed"),
+        "skipped": _("no trade needed"),
+        "interrupted": _("interrupted"),
+        "executing": _("running"),
+        "planned": _("planned"),
+    }
+    return names.get(status, status)
+
+
+def status_text(account: Account) -> str:
+    auto = _("on") if account.is_running else _("off")
+    if not account.is_running and account.paused_reason:
+        auto += " " + _("(paused: {reason})").format(reason=pause_reason(account.paused_reason))
+    mode = _("dry run (simulated)") if account.dry_run else _("LIVE trading")
+    lines = [
+        _("<b>Status</b>"),
+        _("Automatic rebalancing: {auto}").format(auto=auto),
+        _("Mode: {mode}").format(mode=mode),
+        _("Exchange: {exchange}").format(
+            exchange=(
+                f"{account.exchange_id} {account.key_hint or ''}".strip()
+                if account.has_keys
+                else _("not connected (/keys)")
+            )
+        ),
+        _("Strategy: {strategy}").format(strategy=strategy_line(account.strategy)),
+        _("Threshold: {threshold} points").format(
+            threshold=fmt_decimal(account.strategy.threshold)
+        ),
+        _("Interval: {interval}").format(interval=interval_text(account.interval_seconds)),
+        _("Next run: {time}").format(
+            time=_when(account.next_run_at, account.timezone) if account.is_running else _("—")
+        ),
+        _("Last run: {time}").format(time=_when(account.last_run_at, account.timezone)),
+        _("Last result: {result}").format(result=last_result_line(account)),
+    ]
+    return "\n".join(lines)
+
+
+def pause_reason(reason: str) -> str:
+    reasons = {
+        "auth": _("the exchange key stopped working"),
+        "admin": _("paused by the operator"),
+        "not_configured": _("keys or targets missing"),
+        "keys_deleted": _("keys deleted"),
+    }
+    return reasons.get(reason, reason)
+
+
+def started(account: Account) -> str:
+    return _("Automatic rebalancing is on. Every {interval}; next run: {time}.").format(
+        interval=interval_text(account.interval_seconds),
+        time=_when(account.next_run_at, account.timezone),
+    )
+
+
+def stopped() -> str:
+    return _("Automatic rebalancing is off. Your settings are kept; /run starts it again.")
+
+
+def already_stopped() -> str:
+    return _("Automatic rebalancing was already off.")
+
+
+def missing_for_run(has_keys: bool, has_targets: bool) -> str:
+    missing = []
+    if not has_keys:
+        missing.append(_("exchange keys (/keys)"))
+    if not has_targets:
+        missing.append(_("targets (/targets or /index)"))
+    return _("Cannot start yet. Missing: {missing}.").format(missing=", ".join(missing))
+
+
+def interval_prompt(account: Account) -> str:
+    return _(
+        "Current interval: {interval}. Choose one, or send e.g. /interval 6h (units: m, h, d, w)."
+    ).format(interval=interval_text(account.interval_seconds))
+
+
+def interval_keyboard(button: ButtonFactory) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[button(label, "interval", str(seconds)) for label, seconds in INTERVAL_CHOICES]]
+    )
+
+
+def interval_set(account: Account) -> str:
+    text = _("Interval set to {interval}.").format(interval=interval_text(account.interval_seconds))
+    if account.is_running:
+        text += " " + _("Next run: {time}.").format(
+            time=_when(account.next_run_at, account.timezone)
+        )
+    return text
+
+
+def next_set(account: Account, *, started: bool) -> str:
+    text = _("Next run set to {time}.").format(time=_when(account.next_run_at, account.timezone))
+    if started:
+        text += " " + _("Automatic rebalancing is on now.")
+    return text
+
+
+def timezone_text(account: Account) -> str:
+    return _("Your timezone is {tz}. Change it with e.g. /timezone Europe/Kyiv").format(
+        tz=account.timezone
+    )
+
+
+def timezone_set(account: Account) -> str:
+    return _("Timezone set to {tz}.").format(tz=account.timezone)

@@ -1,0 +1,71 @@
+"""Texts of /targets, /index and /threshold."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from bot.i18n import _, fmt_decimal
+from bot.services.accounts import Account
+from bot.views.status import strategy_line
+
+
+def weights_table(weights: dict[str, Decimal]) -> str:
+    rows = sorted(weights.items(), key=lambda item: (-item[1], item[0]))
+    return "\n".join(f"• {asset}: {fmt_decimal(weight)}%" for asset, weight in rows)
+
+
+def current_targets(account: Account) -> str:
+    strategy = account.strategy
+    lines = [_("<b>Targets</b>: {strategy}").format(strategy=strategy_line(strategy))]
+    if strategy.weights:
+        lines.append(weights_table(strategy.weights))
+    lines.append(
+        _("Threshold: {threshold} points. Quote asset: {quote}.").format(
+            threshold=fmt_decimal(strategy.threshold), quote=strategy.quote
+        )
+    )
+    lines.append(
+        _(
+            "Set fixed weights: /targets BTC 50 ETH 30 USDT 20\n"
+            "Equal weights: /targets equal BTC ETH SOL\n"
+            "Market-cap index: /index 10 cap 25 exclude DOGE"
+        )
+    )
+    return "\n".join(lines)
+
+
+def targets_set(weights: dict[str, Decimal], kind: str) -> str:
+    title = _("Equal weights set:") if kind == "equal" else _("Target weights set:")
+    return "\n".join([title, weights_table(weights), _("Preview a rebalance with /rebalance.")])
+
+
+def index_set(
+    size: int, cap: Decimal | None, exclusions: list[str], weights: dict[str, Decimal]
+) -> str:
+    head = _("Index set: top {size} by market cap").format(size=size)
+    if cap is not None:
+        head += ", " + _("cap {cap}%").format(cap=fmt_decimal(cap))
+    if exclusions:
+        head += ", " + _("excluding {assets}").format(assets=", ".join(exclusions))
+    return "\n".join([head + ".", _("Weights today:"), weights_table(weights)])
+
+
+def index_usage() -> str:
+    return _(
+        "Follow a market-cap index: /index 10 (top 10), optional cap 25 (max weight %) and "
+        "exclude DOGE SHIB. Example: /index 10 cap 25 exclude DOGE"
+    )
+
+
+def threshold_text(account: Account) -> str:
+    return _(
+        "Threshold: {threshold} percentage points. I trade when an asset is further than this "
+        "from its target (holding 45% against a 50% target is 5 points). Change it with e.g. "
+        "/threshold 5; 0 trades at every scheduled run."
+    ).format(threshold=fmt_decimal(account.strategy.threshold))
+
+
+def threshold_set(account: Account) -> str:
+    return _("Threshold set to {threshold} percentage points.").format(
+        threshold=fmt_decimal(account.strategy.threshold)
+    )
