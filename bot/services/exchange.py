@@ -98,6 +98,10 @@ def _safe_text(error: BaseException) -> str:
 def map_error(error: Exception) -> ExchangeError:
     """ccxt's exception tree onto ours; the order of checks matters (subclasses first)."""
     text = _safe_text(error)
+    if '"code":-2015' in str(error).replace(" ", ""):
+        # ccxt reads -2015 after an earlier success as a temporary ban; Binance means the key
+        # is invalid, IP-blocked or lacks the permission, which no retry fixes.
+        return AuthenticationFailed(text)
     if isinstance(error, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
         return RateLimited(text)
     if isinstance(error, ccxt.PermissionDenied):
