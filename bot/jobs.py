@@ -92,8 +92,9 @@ async def restore_jobs(application: BotApplication) -> int:
     for schedule in sessions:
         first = schedule.next_run_at
         if first is None or first <= now:
-            # Missed while we were down: one run soon, spread over a minute, not one per miss.
-            first = now + timedelta(seconds=random.uniform(1, 60))  # noqa: S311 - jitter only
+            # Missed while we were down: one run soon, spread out, not one per missed interval.
+            spread = min(60.0, float(schedule.interval_seconds))
+            first = now + timedelta(seconds=random.uniform(0.5, max(spread, 0.5)))  # noqa: S311
         schedule_job(
             application,
             user_id=schedule.user_id,

@@ -249,6 +249,24 @@ def _buy_legs(rules: _Rules, asset: str, cost: Decimal, value: Decimal) -> list[
     ]
 
 
+def _proceeds(
+    sells: Iterable[PlannedLeg],
+    prices: Mapping[str, Decimal],
+    markets: Mapping[str, Market],
+    quote: str,
+) -> Decimal:
+    """What the first hops of the sells bring in, at the rounded sizes actually planned."""
+    total = ZERO
+    for leg in sells:
+        if leg.hop != 1:
+            continue
+        size = leg.amount if leg.side == "sell" else leg.cost
+        price = price_in_quote(leg.asset, quote, prices, markets)
+        if size is not None and price is not None:
+            total += size * price
+    return total
+
+
 def _number(legs: Iterable[PlannedLeg], prefix: str) -> tuple[PlannedLeg, ...]:
     numbered: list[PlannedLeg] = []
     for leg in legs:
@@ -304,7 +322,7 @@ def plan_rebalance(
             sells += _sell_legs(rules, asset, min(amount, holding.amount), -delta)
         elif delta > 0:
             wants.append((asset, delta))
-    proceeds = sum((leg.value for leg in sells), ZERO) * (1 - fee_rate)
+    proceeds = _proceeds(sells, prices, markets, quote) * (1 - fee_rate)
     available = balances.get(quote, ZERO) + proceeds - total * fee_reserve
     wanted = sum((delta for _a, delta in wants), ZERO)
     scale = min(Decimal(1), available / wanted) if wanted > 0 and available > 0 else ZERO

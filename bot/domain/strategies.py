@@ -101,15 +101,20 @@ def equal_weights(assets: Iterable[str], known_assets: set[str]) -> dict[str, De
     return _finish(dict.fromkeys(unique, share))
 
 
-def cap_weights(weights: dict[str, Decimal], cap: Decimal) -> dict[str, Decimal]:
-    """Limit every weight to `cap`, handing the excess to the others in proportion, until stable."""
-    if cap * len(weights) < HUNDRED:
+def check_cap(cap: Decimal, count: int) -> None:
+    """A cap is only possible if `count` assets at the cap can reach 100%."""
+    if cap * count < HUNDRED:
         raise ValidationError(
             "A cap of {cap} percent cannot hold with {count} assets (together they must reach 100). "  # noqa: E501
             "Raise the cap or the number of assets.",
             cap=format(cap.normalize(), "f"),
-            count=len(weights),
+            count=count,
         )
+
+
+def cap_weights(weights: dict[str, Decimal], cap: Decimal) -> dict[str, Decimal]:
+    """Limit every weight to `cap`, handing the excess to the others in proportion, until stable."""
+    check_cap(cap, len(weights))
     result = dict(weights)
     capped: set[str] = set()
     for _round in range(len(result) + 1):

@@ -20,7 +20,7 @@ from telegram.ext import (
     TypeHandler,
 )
 
-from bot.errors import UserError
+from bot.errors import TemporaryExchangeError, UserError
 from bot.handlers.callbacks import CallbackSigner
 from bot.i18n import _, language_from_telegram, set_locale
 from bot.services.accounts import Account
@@ -116,6 +116,17 @@ def handles_user_errors(func: H) -> H:
             if update.callback_query is not None:
                 await _answer_quietly(update)
             await reply(update, user_error_text(error))
+            return None
+        except TemporaryExchangeError:
+            if update.callback_query is not None:
+                await _answer_quietly(update)
+            await reply(
+                update,
+                _(
+                    "The exchange or market data is not answering right now. "
+                    "Please try again in a minute."
+                ),
+            )
             return None
 
     return cast(H, wrapper)

@@ -11,7 +11,7 @@ from telegram.ext import Application, CommandHandler
 
 from bot.db.models import StrategyKind
 from bot.domain.parsing import parse_percent, parse_weights
-from bot.domain.strategies import equal_weights, fixed_weights, index_weights
+from bot.domain.strategies import check_cap, equal_weights, fixed_weights, index_weights
 from bot.errors import ValidationError
 from bot.handlers.base import BotContext, handles_user_errors, reply
 from bot.services.accounts import Account, Strategy
@@ -96,6 +96,8 @@ def parse_index_args(words: list[str]) -> tuple[int, Decimal | None, list[str]]:
                 "I did not understand {word}. Example: /index 10 cap 25 exclude DOGE",
                 word=word[:20],
             )
+    if cap is not None:
+        check_cap(cap, size)
     return size, cap, exclusions
 
 

@@ -371,6 +371,7 @@ class FakeTelegram:
                 return self._error(
                     429, f"Too Many Requests: retry after {fault.retry_after}", fault.retry_after
                 )
+            await self._notify()
             if fault.kind == "403":
                 return self._error(403, "Forbidden: bot was blocked by the user")
             if fault.kind == "timeout":
@@ -379,6 +380,7 @@ class FakeTelegram:
         if method in SEND_METHODS and chat_id is not None:
             if chat_id in self.blocked:
                 call.status = 403
+                await self._notify()
                 return self._error(403, "Forbidden: bot was blocked by the user")
             if method in ("sendMessage", "sendPhoto", "sendDocument"):
                 wait = self._limited(chat_id)
@@ -394,6 +396,7 @@ class FakeTelegram:
             if asyncio.iscoroutinefunction(handler)
             else handler(params, photo_bytes)
         )
+        await self._notify()  # waiters may be watching calls, not only messages
         if isinstance(result, web.Response):
             call.status = result.status
             return result

@@ -63,7 +63,7 @@ class Engine:
         return account.user_id, api_key
 
 
-def test_settings(url: str, **overrides: Any) -> Settings:
+def engine_settings(url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "binance_api_url": url,
         "exchange_rate_limit": False,
@@ -85,7 +85,7 @@ async def fake_exchange() -> AsyncIterator[FakeBinance]:
 async def engine_services(
     fake_exchange: FakeBinance, session_factory: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[Engine]:
-    settings = test_settings(fake_exchange.url)
+    settings = engine_settings(fake_exchange.url)
     vault = CredentialVault([MASTER])
     accounts = AccountService(session_factory, vault)
     hubs = ExchangeHubs(settings)
