@@ -100,3 +100,7 @@ class RateLimited(TemporaryExchangeError):
 
 class RunInProgress(UserError):
     """Another run for the same user is under way."""
+
+
+class MarketCapUnavailable(TemporaryExchangeError):
+    """CoinGecko or CoinMarketCap is down, slow or answered nonsense: worth retrying later."""

@@ -87,3 +87,6 @@ def setup_logging(level: str = "INFO", stream: IO[str] | None = None) -> None:
     # httpx logs every Bot API URL, and those contain the bot token; the rest is noise.
     for noisy in ("httpx", "httpcore", "apscheduler", "ccxt", "aiohttp.access", "telegram.ext"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # At DEBUG, python-telegram-bot dumps raw updates: users' messages, which may be the very
+    # API key or secret they are sending us, logged before any handler could register it.
+    logging.getLogger("telegram").setLevel(max(logging.getLevelName(level), logging.INFO))

@@ -20,6 +20,12 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
         ensure_sqlite_folder(url)
         kwargs.setdefault("connect_args", {"timeout": 30})
+        if ":memory:" not in url:
+            # SQLite has one writer. Queueing for a single pooled connection in asyncio is far
+            # cheaper than many connections meeting SQLite's busy handler, which sleeps.
+            kwargs.setdefault("pool_size", 1)
+            kwargs.setdefault("max_overflow", 0)
+            kwargs.setdefault("pool_timeout", 120)
         engine = create_async_engine(url, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")

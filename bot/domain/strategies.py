@@ -48,6 +48,8 @@ STABLECOINS = frozenset(
         "USD0",
         "AEUR",
         "EURI",
+        "USDG",
+        "USDT0",
     }
 )
 

@@ -111,8 +111,7 @@ async def index_command(update: Update, context: BotContext) -> None:
         return
     size, cap, exclusions = parse_index_args(words)
     _known, tradable = await _known_assets(context, account)
-    cmc_key = await context.services.accounts.cmc_key(account.user_id)
-    entries = await context.services.marketcap.top(250, cmc_api_key=cmc_key)
+    entries = await context.services.rebalancer.market_caps(account.user_id)
     weights = index_weights(
         entries, size=size, cap=cap, exclusions=set(exclusions), tradable=tradable
     )

@@ -382,23 +382,35 @@ class AccountService:
 
         return await self._update(user_id, change)
 
+    def _decrypt(self, profile: UserProfile | None) -> Credentials:
+        if profile is None or not profile.has_credentials:
+            raise NotConfigured("Connect your exchange first with /keys.")
+        user_id = profile.user_id
+        return Credentials(
+            exchange_id=profile.exchange_id,
+            api_key=self._vault.decrypt(user_id, profile.api_key_encrypted or ""),
+            secret=self._vault.decrypt(user_id, profile.api_secret_encrypted or ""),
+            passphrase=(
+                self._vault.decrypt(user_id, profile.api_passphrase_encrypted)
+                if profile.api_passphrase_encrypted
+                else None
+            ),
+        )
+
     async def credentials(self, user_id: int) -> Credentials:
         """Decrypted exchange credentials for one call; NotConfigured when none are stored."""
 
         async def work(repos: Repositories) -> Credentials:
-            profile = await repos.profiles.get(user_id)
-            if profile is None or not profile.has_credentials:
-                raise NotConfigured("Connect your exchange first with /keys.")
-            return Credentials(
-                exchange_id=profile.exchange_id,
-                api_key=self._vault.decrypt(user_id, profile.api_key_encrypted or ""),
-                secret=self._vault.decrypt(user_id, profile.api_secret_encrypted or ""),
-                passphrase=(
-                    self._vault.decrypt(user_id, profile.api_passphrase_encrypted)
-                    if profile.api_passphrase_encrypted
-                    else None
-                ),
-            )
+            return self._decrypt(await repos.profiles.get(user_id))
+
+        return await self._unit(work)
+
+    async def for_run(self, user_id: int) -> tuple[Account, Credentials]:
+        """The account and its decrypted credentials in one read (the start of every run)."""
+
+        async def work(repos: Repositories) -> tuple[Account, Credentials]:
+            account = await self._account(repos, user_id)
+            return account, self._decrypt(await repos.profiles.get(user_id))
 
         return await self._unit(work)
 

@@ -7,6 +7,7 @@ import hashlib
 import logging
 import random
 import re
+import ssl
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import ccxt.async_support as ccxt
+import certifi
 
 from bot.config import Settings
 from bot.domain.market import Market
@@ -70,7 +72,7 @@ class OrderResult:
     filled: Decimal
     cost: Decimal
     average: Decimal | None
-    fee_cost: Decimal
+    fee_cost: Decimal | None  # None: the exchange did not say (an order looked up, not placed)
     fee_currency: str | None
 
 
@@ -145,12 +147,15 @@ class ExchangeGateway:
         self.settings = settings
         self.limiter = limiter
         self._session: aiohttp.ClientSession | None = None
+        # ccxt builds a fresh SSL context (reading the CA bundle, ~20 ms) for every client;
+        # one shared context makes a per-user client cheap.
+        self._ssl = ssl.create_default_context(cafile=certifi.where())
 
     def session(self) -> aiohttp.ClientSession:
         """One HTTP session shared by every client of this exchange (connections are pooled)."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=100, enable_cleanup_closed=True)
+                connector=aiohttp.TCPConnector(limit=100, ssl=self._ssl)
             )
         return self._session
 
@@ -159,6 +164,7 @@ class ExchangeGateway:
             "enableRateLimit": self.settings.exchange_rate_limit,
             "timeout": int(self.settings.exchange_timeout_seconds * 1000),
             "session": self.session(),
+            "ssl_context": self._ssl,
         }
         if self.exchange_id == "binance":
             config["options"] = dict(BINANCE_OPTIONS)
@@ -304,8 +310,8 @@ class PrivateAccount:
 
 def _order(raw: dict[str, Any], cid: str, symbol: str) -> OrderResult:
     fees = raw.get("fees") or ([raw["fee"]] if raw.get("fee") else [])
-    fee_cost = sum((_dec(f.get("cost")) for f in fees if f), Decimal(0))
     currency = next((f.get("currency") for f in fees if f and f.get("currency")), None)
+    fee_cost = sum((_dec(f.get("cost")) for f in fees if f), Decimal(0)) if currency else None
     average = raw.get("average")
     return OrderResult(
         client_order_id=raw.get("clientOrderId") or cid,

@@ -87,20 +87,30 @@ class OrderExecutor:
         side: str,
         amount: Decimal | None,
         cost: Decimal | None,
+        outcome: OrderOutcome | None = None,
     ) -> None:
-        async with self._sessions() as session, session.begin():
-            await Repositories(session).orders.add(
-                self.user_id,
-                self.run_id,
-                client_order_id=cid,
-                leg_id=leg_id,
-                symbol=symbol,
-                side=side,
-                amount=amount,
-                cost=cost,
-                price=self.prices.get(symbol),
-                status="pending",
+        """The order's row, written before it is sent (or, simulated, with its outcome)."""
+        fields: dict[str, object] = {
+            "client_order_id": cid,
+            "leg_id": leg_id,
+            "symbol": symbol,
+            "side": side,
+            "amount": amount,
+            "cost": cost,
+            "price": self.prices.get(symbol),
+            "status": "pending",
+        }
+        if outcome is not None:
+            fields.update(
+                status=outcome.status,
+                amount=outcome.amount,
+                cost=outcome.cost,
+                filled=outcome.filled,
+                fee=outcome.fee,
+                fee_currency=outcome.fee_currency,
             )
+        async with self._sessions() as session, session.begin():
+            await Repositories(session).orders.add(self.user_id, self.run_id, **fields)
 
     async def _record_outcome(self, outcome: OrderOutcome, exchange_order_id: str | None) -> None:
         async with self._sessions() as session, session.begin():
@@ -167,29 +177,32 @@ class OrderExecutor:
         if self.state.stop:
             return None
         cid = client_order_id(self.run_id, leg_id)
-        await self._record_pending(cid, leg_id, symbol, side, amount, cost)
         exchange_order_id = None
         if self.dry_run or self.account is None:
+            # Nothing leaves the process, so there is no in-flight state to protect: one write.
             outcome = self._simulate(cid, leg_id, symbol, side, amount, cost)
-        else:
-            try:
-                if side == "sell":
-                    assert amount is not None  # noqa: S101 - the planner sizes sells by amount
-                    result = await self.account.market_sell(symbol, amount, cid)
-                else:
-                    assert cost is not None  # noqa: S101 - and buys by cost
-                    result = await self.account.market_buy_cost(symbol, cost, cid)
-            except ExchangeError as error:
-                outcome = self._failure(cid, leg_id, symbol, side, amount, cost, error)
+            await self._record_pending(cid, leg_id, symbol, side, amount, cost, outcome)
+            self.state.outcomes.append(outcome)
+            return outcome
+        await self._record_pending(cid, leg_id, symbol, side, amount, cost)
+        try:
+            if side == "sell":
+                assert amount is not None  # noqa: S101 - the planner sizes sells by amount
+                result = await self.account.market_sell(symbol, amount, cid)
             else:
-                exchange_order_id = getattr(result, "exchange_order_id", None)
-                outcome = _outcome_from_result(leg_id, cid, side, symbol, amount, result)
-                if outcome.status == "expired" or (
-                    outcome.amount is not None
-                    and outcome.filled < outcome.amount
-                    and outcome.status != "closed"
-                ):
-                    self.state.add_problem(Problem.PARTIAL)
+                assert cost is not None  # noqa: S101 - and buys by cost
+                result = await self.account.market_buy_cost(symbol, cost, cid)
+        except ExchangeError as error:
+            outcome = self._failure(cid, leg_id, symbol, side, amount, cost, error)
+        else:
+            exchange_order_id = getattr(result, "exchange_order_id", None)
+            outcome = _outcome_from_result(leg_id, cid, side, symbol, amount, result)
+            if outcome.status == "expired" or (
+                outcome.amount is not None
+                and outcome.filled < outcome.amount
+                and outcome.status != "closed"
+            ):
+                self.state.add_problem(Problem.PARTIAL)
         await self._record_outcome(outcome, exchange_order_id)
         self.state.outcomes.append(outcome)
         return outcome
@@ -264,7 +277,7 @@ def _outcome_from_result(
         filled=_dec(getattr(result, "filled", 0)),
         cost=_dec(getattr(result, "cost", 0)),
         price=_dec(getattr(result, "average", None)) if getattr(result, "average", None) else None,
-        fee=_dec(getattr(result, "fee_cost", 0)),
+        fee=None if getattr(result, "fee_cost", None) is None else _dec(result.fee_cost),
         fee_currency=getattr(result, "fee_currency", None),
     )
 
@@ -276,7 +289,9 @@ def received(outcome: OrderOutcome) -> Decimal:
         got, currency = outcome.cost, quote
     else:
         got, currency = outcome.filled, base
-    if outcome.fee_currency == currency:
+    if outcome.fee is None:  # not reported: assume the standard fee came out of what we got
+        got -= got * FEE_RATE
+    elif outcome.fee_currency == currency:
         got -= outcome.fee
     return max(got, Decimal(0))
 
@@ -292,7 +307,7 @@ def apply_fill(balances: dict[str, Decimal], outcome: OrderOutcome) -> None:
     else:
         balances[quote] = balances.get(quote, Decimal(0)) - outcome.cost
         balances[base] = balances.get(base, Decimal(0)) + received(outcome)
-    if outcome.fee_currency not in (None, base, quote) and outcome.fee:
+    if outcome.fee is not None and outcome.fee_currency not in (None, base, quote) and outcome.fee:
         # BNB paying the fee shrinks the BNB position.
         currency = outcome.fee_currency
         balances[currency] = balances.get(currency, Decimal(0)) - outcome.fee

@@ -83,8 +83,7 @@ class Rebalancer:
             raise NotConfigured("Set your targets first, e.g. /targets BTC 50 ETH 30 USDT 20")
         known = {m.base for m in markets.values()} | {m.quote for m in markets.values()}
         if strategy.kind == "index":
-            cmc_key = await self._accounts.cmc_key(account.user_id)
-            entries = await self._marketcap.top(250, cmc_api_key=cmc_key)
+            entries = await self.market_caps(account.user_id)
             tradable = {m.base for m in markets.values() if m.quote == strategy.quote and m.active}
             return index_weights(
                 entries,
@@ -120,6 +119,17 @@ class Rebalancer:
             min_trade=strategy.min_trade,
         )
 
+    async def market_caps(self, user_id: int) -> list[Any]:
+        """The ranking the user's index follows: CoinMarketCap with their key, else CoinGecko."""
+        cmc_key = await self._accounts.cmc_key(user_id)
+        try:
+            return list(await self._marketcap.top(250, cmc_api_key=cmc_key))
+        except AuthenticationFailed as error:  # the CoinMarketCap key, not the exchange's
+            raise NotConfigured(
+                "CoinMarketCap rejected your key. Send a new one with /cmckey, or "
+                "/cmckey delete to use CoinGecko."
+            ) from error
+
     async def asset_prices(self, user_id: int) -> dict[str, Decimal]:
         """Each listed asset's price in the user's quote, from the shared (public) price cache."""
         account = await self._accounts.get(user_id)
@@ -138,8 +148,7 @@ class Rebalancer:
 
     async def preview(self, user_id: int) -> Preview:
         """The plan as it would run now; nothing is recorded or traded."""
-        account = await self._accounts.get(user_id)
-        credentials = await self._accounts.credentials(user_id)
+        account, credentials = await self._accounts.for_run(user_id)
         snap = await self._snapshot(account, credentials)
         return _preview(user_id, account, self._plan(snap))
 
@@ -183,8 +192,7 @@ class Rebalancer:
     async def _run_locked(
         self, user_id: int, trigger: RunTrigger, confirmed: Preview | None
     ) -> RunResult:
-        account = await self._accounts.get(user_id)
-        credentials = await self._accounts.credentials(user_id)
+        account, credentials = await self._accounts.for_run(user_id)
         try:
             snap = await self._snapshot(account, credentials)
         except AuthenticationFailed:
@@ -337,7 +345,11 @@ class Rebalancer:
         )
         finished = utcnow()
         fees = sum(
-            (o.fee * (o.price or 0) if o.fee_currency != quote else o.fee for o in result.orders),
+            (
+                o.fee * (o.price or 0) if o.fee_currency != quote else o.fee
+                for o in result.orders
+                if o.fee is not None
+            ),
             Decimal(0),
         )
         result = _replace(result, value_after=valuation.total_value, finished_at=finished)
@@ -430,7 +442,7 @@ class Rebalancer:
                 order.status = str(result.status)
                 order.filled = result.filled
                 order.cost = result.cost
-                order.fee = getattr(result, "fee_cost", None)
+                order.fee = result.fee_cost  # None when the exchange does not report it
                 order.fee_currency = getattr(result, "fee_currency", None)
             run = await repos.runs.get(user_id, run_id)
             if run is not None:
@@ -523,6 +535,6 @@ def order_json(order: Any) -> dict[str, Any]:
         "status": order.status,
         "filled": str(order.filled),
         "cost": str(order.cost),
-        "fee": str(order.fee),
+        "fee": None if order.fee is None else str(order.fee),
         "fee_currency": order.fee_currency,
     }

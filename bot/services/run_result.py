@@ -84,7 +84,7 @@ class OrderOutcome:
     filled: Decimal
     cost: Decimal
     price: Decimal | None
-    fee: Decimal
+    fee: Decimal | None  # None when the exchange did not report it
     fee_currency: str | None
     error: str | None = None
 

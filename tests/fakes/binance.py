@@ -93,6 +93,7 @@ class Recorded:
     status: int
     time: float
     params: dict[str, str] = field(default_factory=dict)
+    booked: bool = False  # this request created an order
 
 
 @dataclass
@@ -299,6 +300,7 @@ class FakeBinance:
         except _ApiError as error:
             record.status = error.status
             return self._error(record, error.status, error.code, error.msg)
+        record.booked = path == "/api/v3/order" and request.method == "POST"
         if fault is not None and fault.kind == "timeout_after":
             await asyncio.sleep(self.timeout_sleep)  # booked, but the answer comes too late
         return self._json(record, result)

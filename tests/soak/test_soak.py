@@ -1,0 +1,214 @@
+"""Soak with crashes: the bot as a real process, users on short schedules, a faulty exchange,
+SIGKILL at random moments and restarts; then money and records are checked for consistency.
+
+`make test` runs a short version; `make soak` (SOAK_FULL=1) runs 200 users and more kills."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import sys
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+from bot.db.engine import make_engine, make_session_factory
+from bot.db.migrate import upgrade
+from bot.db.models import RunStatus
+from bot.db.repositories import Repositories
+from bot.db.types import utcnow
+from bot.services.accounts import AccountService, Strategy
+from bot.services.credentials import CredentialVault
+from tests.fakes.binance import FEE, FakeBinance
+from tests.fakes.marketcap import FakeMarketCaps
+from tests.fakes.telegram import FakeTelegram
+
+FULL = bool(os.environ.get("SOAK_FULL"))
+USERS = 200 if FULL else 16
+KILLS = 25 if FULL else 10
+START = {"USDT": Decimal(1000), "BTC": Decimal("0.01")}
+TARGETS = [
+    {"BTC": Decimal(40), "ETH": Decimal(30), "BNB": Decimal(20), "USDT": Decimal(10)},
+    {"ETH": Decimal(50), "SOL": Decimal(50)},
+    {"BTC": Decimal(25), "ETH": Decimal(25), "USDT": Decimal(50)},
+]
+
+
+def _key(i: int) -> tuple[str, str]:
+    return "A" * 48 + f"{i:016d}", "B" * 48 + f"{i:016d}"
+
+
+async def _prepare(db_url: str, master: str, exchange: FakeBinance) -> None:
+    await upgrade(db_url)
+    engine = make_engine(db_url)
+    accounts = AccountService(make_session_factory(engine), CredentialVault([master]))
+    for i in range(USERS):
+        key, secret = _key(i)
+        exchange.add_account(key, secret, START)
+        account, _ = await accounts.register(900_000 + i, language="uk" if i % 2 else "en")
+        await accounts.store_credentials(
+            account.user_id,
+            exchange_id="binance",
+            api_key=key,
+            secret=secret,
+            passphrase=None,
+            permissions={},
+            ip_restricted=False,
+        )
+        await accounts.set_strategy(account.user_id, Strategy(weights=TARGETS[i % len(TARGETS)]))
+        await accounts.set_threshold(account.user_id, Decimal(1))
+        await accounts.set_dry_run(account.user_id, i % 3 == 0)
+        await accounts.set_interval(account.user_id, 2)
+        await accounts.set_schedule(account.user_id, running=True, next_run_at=utcnow())
+    await engine.dispose()
+
+
+async def _move_prices(exchange: FakeBinance, stop: asyncio.Event) -> None:
+    rng = random.Random(3)
+    while not stop.is_set():
+        for symbol in ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"):
+            price = exchange.prices[symbol] * Decimal(str(1 + rng.uniform(-0.02, 0.02)))
+            exchange.prices[symbol] = price.quantize(Decimal("0.01"))
+        await asyncio.sleep(0.5)
+
+
+async def _bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def test_soak_with_crashes(tmp_path: Path) -> None:
+    master = CredentialVault.generate_master_key()
+    db_url = f"sqlite+aiosqlite:///{tmp_path}/soak.db"
+    rng = random.Random(11)
+    async with (
+        FakeTelegram() as telegram,
+        FakeBinance(timeout_sleep=1.5) as exchange,
+        FakeMarketCaps() as caps,
+    ):
+        await _prepare(db_url, master, exchange)
+        for path in ("/api/v3/order", "/api/v3/account", "/api/v3/ticker/price"):
+            for kind in ("500", "429", "timeout"):
+                exchange.inject(path, kind, count=None, probability=0.02)
+        exchange.inject(
+            "/api/v3/order", "timeout_after", count=None, probability=0.03, method="POST"
+        )
+        exchange.inject("/api/v3/order", "partial", count=None, probability=0.03, method="POST")
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(tmp_path),
+            "TELEGRAM_BOT_TOKEN": telegram.token,
+            "TELEGRAM_API_BASE_URL": telegram.base_url,
+            "BINANCE_API_URL": exchange.url,
+            "COINGECKO_API_URL": caps.coingecko_url,
+            "COINMARKETCAP_API_URL": caps.cmc_url,
+            "ENCRYPTION_KEYS": master,
+            "DATABASE_URL": db_url,
+            "MIN_INTERVAL_SECONDS": "1",
+            "EXCHANGE_RATE_LIMIT": "false",
+            "EXCHANGE_TIMEOUT_SECONDS": "1",
+            "LOG_LEVEL": "WARNING",
+            "PRICE_TTL_SECONDS": "1",
+        }
+        stop = asyncio.Event()
+        mover = asyncio.create_task(_move_prices(exchange, stop))
+        for _kill in range(KILLS):
+            process = await _bot(env, tmp_path)
+            await asyncio.sleep(rng.uniform(2.0, 5.0))
+            process.send_signal(signal.SIGKILL)
+            await process.wait()
+        exchange.clear_faults()
+        # A last clean run: start-up reconciles what the kills left, then a graceful stop.
+        process = await _bot(env, tmp_path)
+        await asyncio.sleep(6)
+        process.send_signal(signal.SIGTERM)
+        _out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+        stop.set()
+        await mover
+        assert process.returncode == 0, err.decode()[-2000:]
+        assert b"Traceback" not in err, err.decode()[-3000:]
+        await _check(db_url, exchange, telegram)
+
+
+async def _check(db_url: str, exchange: FakeBinance, telegram: FakeTelegram) -> None:
+    # 1. No client order id was sent again after the exchange had booked it.
+    booked: set[str] = set()
+    for request in exchange.requests:
+        if request.path != "/api/v3/order" or request.method != "POST":
+            continue
+        cid = request.params.get("newClientOrderId", "")
+        assert cid not in booked, f"{cid} sent again after it was booked"
+        if request.booked:
+            booked.add(cid)
+    engine = make_engine(db_url)
+    sessions = make_session_factory(engine)
+    keys = {_key(i)[0]: i for i in range(USERS)}
+    try:
+        async with sessions() as session:
+            repos = Repositories(session)
+            runs = await repos.system.unfinished_runs()
+            # 2. Every run ended in a final state.
+            assert runs == [], [(r.id, r.status) for r in runs]
+            users = {}
+            for api_key, i in keys.items():
+                user = await repos.users.by_telegram_id(900_000 + i)
+                assert user is not None
+                users[api_key] = user.id
+            # 3. Every order the exchange accepted is recorded against its run, as it filled.
+            recorded_fills: dict[str, list[tuple[str, str, Decimal, Decimal, Decimal | None]]] = (
+                defaultdict(list)
+            )
+            for order in exchange.order_book:
+                user_id = users[order.api_key]
+                row = await repos.orders.by_client_id(user_id, order.client_order_id)
+                assert row is not None, f"order {order.client_order_id} not recorded"
+                assert row.status in ("closed", "expired"), (row.client_order_id, row.status)
+                assert row.filled == order.executed_qty
+                recorded_fills[order.api_key].append(
+                    (
+                        row.symbol,
+                        row.side,
+                        row.filled or Decimal(0),
+                        row.cost or Decimal(0),
+                        row.fee,
+                    )
+                )
+            runs_done = 0
+            for user_id in users.values():
+                runs_done += await repos.runs.count(user_id)
+            assert runs_done >= USERS  # every user ran at least once across the kills
+    finally:
+        await engine.dispose()
+    # 4. Balances on the exchange equal what the recorded orders imply.
+    for api_key in keys:
+        expected: dict[str, Decimal] = defaultdict(Decimal, START)
+        for symbol, side, filled, cost, fee in recorded_fills[api_key]:
+            base, quote = symbol.split("/")
+            if side == "sell":
+                expected[base] -= filled
+                expected[quote] += cost - (fee if fee is not None else cost * FEE)
+            else:
+                expected[quote] -= cost
+                expected[base] += filled - (fee if fee is not None else filled * FEE)
+        actual = exchange.balances(api_key)
+        for asset in set(expected) | set(actual):
+            assert abs(expected[asset] - actual.get(asset, Decimal(0))) < Decimal("1e-6"), (
+                api_key[-4:],
+                asset,
+                expected[asset],
+                actual.get(asset),
+            )
+    # 5. Messages only went to the users' own chats.
+    chats = {900_000 + i for i in range(USERS)}
+    assert set(telegram.sent) <= chats
+    assert RunStatus.INTERRUPTED.value  # interrupted runs are a final state (checked above)
