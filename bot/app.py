@@ -49,6 +49,13 @@ async def _post_shutdown(application: BotApplication) -> None:
         await services.close()
 
 
+def make_rate_limiter() -> AIORateLimiter:
+    """Telegram allows ~30 messages/s overall. A bucket of 30 per second lets 30 go at once and
+    30 more within the same second, so the bucket holds one message and refills 28 times a
+    second: smooth, just under the limit. RetryAfter is waited out, not dropped."""
+    return AIORateLimiter(overall_max_rate=1, overall_time_period=1 / 28, max_retries=5)
+
+
 def callback_key(settings: Settings) -> bytes:
     """A key for signing buttons, derived from the newest master so it survives restarts."""
     from cryptography.hazmat.primitives import hashes
@@ -70,7 +77,7 @@ def build_application(settings: Settings) -> BotApplication:
         .base_url(base_url)
         .base_file_url(file_url)
         .defaults(Defaults(parse_mode=ParseMode.HTML))
-        .rate_limiter(AIORateLimiter(max_retries=5))
+        .rate_limiter(make_rate_limiter())
         .concurrent_updates(PerChatUpdateProcessor(16))
         .context_types(ContextTypes(context=BotContext))
         .post_init(_post_init)

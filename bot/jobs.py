@@ -45,9 +45,11 @@ def _jitter(interval_seconds: int) -> float:
 
 
 def cancel_job(application: BotApplication, user_id: int) -> None:
+    """Remove the user's job; looked up by its APScheduler id in O(1), not by scanning names."""
     assert application.job_queue is not None  # noqa: S101 - built with the job-queue extra
-    for job in application.job_queue.get_jobs_by_name(job_name(user_id)):
-        job.schedule_removal()
+    job = application.job_queue.scheduler.get_job(job_name(user_id))
+    if job is not None:
+        job.remove()
 
 
 def schedule_job(
@@ -60,7 +62,7 @@ def schedule_job(
 ) -> Job[Any]:
     """(Re)create the user's one job: every `interval_seconds`, the next run at `first`."""
     assert application.job_queue is not None  # noqa: S101
-    cancel_job(application, user_id)
+    # The job's id is its name, so replacing it is one keyed store write even with 10,000 jobs.
     return application.job_queue.run_repeating(
         run_scheduled,
         interval=interval_seconds,
@@ -72,16 +74,16 @@ def schedule_job(
             "misfire_grace_time": MISFIRE_GRACE_SECONDS,
             "max_instances": 1,
             "jitter": _jitter(interval_seconds),
+            "id": job_name(user_id),
+            "replace_existing": True,
         },
     )
 
 
 def next_run_time(application: BotApplication, user_id: int) -> datetime | None:
     assert application.job_queue is not None  # noqa: S101
-    for job in application.job_queue.get_jobs_by_name(job_name(user_id)):
-        if job.next_t is not None:
-            return job.next_t
-    return None
+    job = application.job_queue.scheduler.get_job(job_name(user_id))
+    return None if job is None else job.next_run_time
 
 
 async def restore_jobs(application: BotApplication) -> int:
