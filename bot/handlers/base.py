@@ -24,6 +24,7 @@ from bot.errors import TemporaryExchangeError, UserError
 from bot.handlers.callbacks import CallbackSigner
 from bot.i18n import _, language_from_telegram, set_locale
 from bot.services.accounts import Account
+from bot.views import common
 
 if TYPE_CHECKING:
     from bot.services.container import Services
@@ -130,6 +131,17 @@ def handles_user_errors(func: H) -> H:
             return None
 
     return cast(H, wrapper)
+
+
+async def confirmed(update: Update, context: BotContext) -> Account | None:
+    """The account behind a Yes/No button press; on anything but Yes, say nothing changed."""
+    account = context.require_account()
+    _action, choice = context.callback or ("", "")
+    await _answer_quietly(update)
+    if choice != "yes":
+        await edit(update, common.cancelled())
+        return None
+    return account
 
 
 async def answer(update: Update, text: str | None = None) -> None:

@@ -16,11 +16,10 @@ from bot.errors import (
     ValidationError,
 )
 from bot.handlers import dialogs
-from bot.handlers.base import BotContext, answer, edit, handles_user_errors, reply
+from bot.handlers.base import BotContext, answer, confirmed, edit, handles_user_errors, reply
 from bot.handlers.dialogs import Dialog
 from bot.log import register_secret
 from bot.services.keys import check_key_format
-from bot.views import common
 from bot.views import keys as views
 
 log = logging.getLogger(__name__)
@@ -122,11 +121,8 @@ async def deletekeys_command(update: Update, context: BotContext) -> None:
 
 @handles_user_errors
 async def deletekeys_confirmed(update: Update, context: BotContext) -> None:
-    account = context.require_account()
-    _action, choice = context.callback or ("", "")
-    await answer(update)
-    if choice != "yes":
-        await edit(update, common.cancelled())
+    account = await confirmed(update, context)
+    if account is None:
         return
     jobs.cancel_job(context.application, account.user_id)
     await context.services.accounts.delete_credentials(account.user_id)

@@ -12,8 +12,15 @@ from bot import jobs
 from bot.db.models import NotifyLevel
 from bot.db.types import utcnow
 from bot.handlers import dialogs
-from bot.handlers.base import BotContext, answer, edit, expired_button, handles_user_errors, reply
-from bot.views import common
+from bot.handlers.base import (
+    BotContext,
+    answer,
+    confirmed,
+    edit,
+    expired_button,
+    handles_user_errors,
+    reply,
+)
 from bot.views import settings as views
 from bot.views import start as start_views
 from bot.views import status as status_views
@@ -40,11 +47,8 @@ async def dryrun_command(update: Update, context: BotContext) -> None:
 
 @handles_user_errors
 async def live_confirmed(update: Update, context: BotContext) -> None:
-    account = context.require_account()
-    _action, choice = context.callback or ("", "")
-    await answer(update)
-    if choice != "yes":
-        await edit(update, common.cancelled())
+    account = await confirmed(update, context)
+    if account is None:
         return
     await context.services.accounts.set_dry_run(account.user_id, False)
     await edit(update, views.live_on())
@@ -122,11 +126,8 @@ async def deleteme_command(update: Update, context: BotContext) -> None:
 
 @handles_user_errors
 async def deleteme_confirmed(update: Update, context: BotContext) -> None:
-    account = context.require_account()
-    _action, choice = context.callback or ("", "")
-    await answer(update)
-    if choice != "yes":
-        await edit(update, common.cancelled())
+    account = await confirmed(update, context)
+    if account is None:
         return
     jobs.cancel_job(context.application, account.user_id)
     dialogs.end(context)
