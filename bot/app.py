@@ -38,6 +38,9 @@ async def _post_init(application: BotApplication) -> None:
     reconciled = await services.rebalancer.reconcile_interrupted()
     if reconciled:
         log.info("reconciled %d interrupted run(s)", reconciled)
+    reported = await jobs.send_unreported(application)
+    if reported:
+        log.info("sent %d report(s) a restart had held back", reported)
     restored = await jobs.restore_jobs(application)
     log.info("restored %d scheduled job(s)", restored)
     await register_command_menus(application.bot)

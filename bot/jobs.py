@@ -107,6 +107,32 @@ async def restore_jobs(application: BotApplication) -> int:
     return len(sessions)
 
 
+async def send_unreported(application: BotApplication) -> int:
+    """Report scheduled runs whose message a crash prevented, once, per each user's /notify."""
+    services = application.bot_data["services"]
+    sent = 0
+    for result in await services.history.unreported():
+        try:
+            account = await services.accounts.get(result.user_id)
+        except NotConfigured:
+            continue
+        text = None
+        if not account.blocked_bot:
+            with use_locale(account.language):
+                text = notifications.result_message(result, account.notify_level)
+        if text is not None:
+            try:
+                await application.bot.send_message(account.telegram_id, text)
+                sent += 1
+            except Forbidden:
+                await services.accounts.mark_blocked(result.user_id, True)
+            except TelegramError:
+                log.warning("user %s: pending report not delivered", result.user_id)
+                continue
+        await services.rebalancer.mark_notified(result.user_id, result)
+    return sent
+
+
 async def run_scheduled(context: BotContext) -> None:
     """One scheduled run for one user, reported per their /notify choice."""
     job = context.job

@@ -214,6 +214,21 @@ class SystemRepository(_Repository):
         )
         return [(row[0], row[1], row[2]) for row in rows]
 
+    async def unreported_runs(
+        self, since: datetime, trigger: str, final: list[str]
+    ) -> list[RebalanceRun]:
+        rows = await self.session.scalars(
+            select(RebalanceRun)
+            .where(
+                RebalanceRun.trigger == trigger,
+                RebalanceRun.notified_at.is_(None),
+                RebalanceRun.status.in_(final),
+                RebalanceRun.started_at >= since,
+            )
+            .order_by(RebalanceRun.id)
+        )
+        return list(rows)
+
     async def unfinished_runs(self) -> list[RebalanceRun]:
         rows = await self.session.scalars(
             select(RebalanceRun).where(

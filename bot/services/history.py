@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.db.models import RebalanceRun, RunStatus, RunTrigger
 from bot.db.repositories import Repositories
+from bot.db.types import utcnow
+from bot.services.run_result import OrderOutcome, Problem, RunResult
 
 PER_PAGE = 5
 
@@ -87,12 +90,18 @@ class HistoryService:
 
     async def stats(self, hours: int = 24) -> dict[str, int]:
         """Operator numbers: users, active jobs, runs and failures in the last `hours`."""
-        from datetime import timedelta
-
-        from bot.db.types import utcnow
-
         async with self._sessions() as session:
             return await Repositories(session).system.stats_since(utcnow() - timedelta(hours=hours))
+
+    async def unreported(self, hours: int = 24) -> list[RunResult]:
+        """Scheduled runs that ended (or were closed at start-up) but whose report never went out:
+        the process died in between. Sent at start-up so no finished run goes unreported."""
+        since = utcnow() - timedelta(hours=hours)
+        async with self._sessions() as session:
+            runs = await Repositories(session).system.unreported_runs(
+                since, RunTrigger.AUTO.value, [s.value for s in RunStatus if s.is_final]
+            )
+            return [result_of(run) for run in runs]
 
     async def performance(
         self, user_id: int, prices_in_quote: dict[str, Decimal] | None = None
@@ -126,6 +135,49 @@ class HistoryService:
             fees=fees,
             series=tuple((s.taken_at, s.total_value) for s in series),
         )
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value in (None, "") else Decimal(str(value))
+
+
+def result_of(run: RebalanceRun) -> RunResult:
+    """A stored run as the result object the views render (for reports sent after a restart)."""
+    stored = run.result or {}
+    orders = tuple(
+        OrderOutcome(
+            leg_id=o.get("leg_id", ""),
+            client_order_id=o.get("cid", ""),
+            side=o.get("side", ""),
+            symbol=o.get("symbol", ""),
+            status=o.get("status", ""),
+            amount=None,
+            filled=_dec(o.get("filled")) or Decimal(0),
+            cost=_dec(o.get("cost")) or Decimal(0),
+            price=None,
+            fee=_dec(o.get("fee")),
+            fee_currency=o.get("fee_currency"),
+        )
+        for o in stored.get("orders") or []
+        if isinstance(o, dict)
+    )
+    problem_value = stored.get("problem") or (run.error if run.error in set(Problem) else None)
+    return RunResult(
+        run_id=run.id,
+        user_id=run.user_id,
+        trigger=run.trigger,
+        dry_run=run.dry_run,
+        status=run.status,
+        quote=run.quote_asset,
+        orders=orders,
+        value_before=run.value_before,
+        value_after=run.value_after,
+        max_drift=_dec((run.plan or {}).get("max_drift")),
+        threshold=_dec((run.plan or {}).get("threshold")),
+        problem=Problem(problem_value) if problem_value else None,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+    )
 
 
 def _amount(holding: Any) -> Any:

@@ -85,6 +85,14 @@ def result_text(result: RunResult) -> str:
         )
     elif status == RunStatus.PARTIAL.value:
         lines.append(prefix + _("Rebalance partly done."))
+    elif status == RunStatus.INTERRUPTED.value:
+        lines.append(
+            prefix
+            + _(
+                "A rebalance was interrupted by a restart. Nothing was sent twice; "
+                "the next run re-plans from your real balances."
+            )
+        )
     else:
         lines.append(prefix + _("Rebalance failed."))
     filled = [order for order in result.orders]

@@ -153,6 +153,7 @@ async def _check(db_url: str, exchange: FakeBinance, telegram: FakeTelegram) -> 
     engine = make_engine(db_url)
     sessions = make_session_factory(engine)
     keys = {_key(i)[0]: i for i in range(USERS)}
+    reported: dict[int, int] = {}
     try:
         async with sessions() as session:
             repos = Repositories(session)
@@ -184,8 +185,14 @@ async def _check(db_url: str, exchange: FakeBinance, telegram: FakeTelegram) -> 
                     )
                 )
             runs_done = 0
-            for user_id in users.values():
-                runs_done += await repos.runs.count(user_id)
+            reported: dict[int, int] = {}
+            for api_key, user_id in users.items():
+                runs = await repos.runs.latest(user_id, limit=10_000)
+                runs_done += len(runs)
+                # 5. Every finished run was reported to its user (all notify "all" here).
+                unreported = [r.id for r in runs if r.notified_at is None]
+                assert unreported == [], (api_key[-4:], unreported)
+                reported[900_000 + keys[api_key]] = len(runs)
             assert runs_done >= USERS  # every user ran at least once across the kills
     finally:
         await engine.dispose()
@@ -208,7 +215,9 @@ async def _check(db_url: str, exchange: FakeBinance, telegram: FakeTelegram) -> 
                 expected[asset],
                 actual.get(asset),
             )
-    # 5. Messages only went to the users' own chats.
+    # 6. Messages only went to the users' own chats, one report per run.
     chats = {900_000 + i for i in range(USERS)}
     assert set(telegram.sent) <= chats
+    for chat, count in reported.items():
+        assert len(telegram.messages(chat)) == count, (chat, len(telegram.messages(chat)), count)
     assert RunStatus.INTERRUPTED.value  # interrupted runs are a final state (checked above)
