@@ -15,7 +15,7 @@ import psutil
 from sqlalchemy import insert
 from telegram.ext import ExtBot
 
-from bench.common import save, table
+from bench.common import database_url, save, table
 from bot import jobs
 from bot.app import build_application, make_rate_limiter, running
 from bot.config import Settings
@@ -141,7 +141,7 @@ async def _seed_users(db: str, count: int, *, running_jobs: bool) -> None:
 async def status_burst() -> dict[str, Any]:
     """N users send /status at the same moment; latency from the push to the reply's arrival."""
     with tempfile.TemporaryDirectory() as folder:
-        db = f"sqlite+aiosqlite:///{folder}/bench.db"
+        db = await database_url(folder)
         await _seed_users(db, STATUS_USERS, running_jobs=False)
         async with FakeTelegram() as telegram, FakeBinance() as exchange, FakeMarketCaps() as caps:
             async with running(_settings(telegram, exchange, caps, db)):
@@ -171,7 +171,7 @@ async def capacity() -> dict[str, Any]:
     """N users with automation on: time to restore every job at start-up, and memory."""
     process = psutil.Process()
     with tempfile.TemporaryDirectory() as folder:
-        db = f"sqlite+aiosqlite:///{folder}/bench.db"
+        db = await database_url(folder)
         await _seed_users(db, CAPACITY_USERS, running_jobs=True)
         async with FakeTelegram() as telegram, FakeBinance() as exchange, FakeMarketCaps() as caps:
             settings = _settings(telegram, exchange, caps, db)

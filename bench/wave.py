@@ -11,7 +11,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from bench.common import save, table
+from bench.common import database_url, save, table
 from bot.config import Settings
 from bot.db.engine import make_engine, make_session_factory
 from bot.db.migrate import upgrade
@@ -75,7 +75,7 @@ async def our_wave(dry_run: bool, *, budget: int | None = None) -> dict[str, Any
     with tempfile.TemporaryDirectory() as folder:
         async with FakeBinance() as fake:
             engine, rebalancer, user_ids, hubs = await _setup(
-                f"sqlite+aiosqlite:///{folder}/wave.db", fake, dry_run
+                await database_url(folder), fake, dry_run
             )
             fake.reset_records()
             if budget is not None:
