@@ -1,7 +1,7 @@
 """Soak with crashes: the bot as a real process, users on short schedules, a faulty exchange,
 SIGKILL at random moments and restarts; then money and records are checked for consistency.
 
-`make test` runs a short version; `make soak` (SOAK_FULL=1) runs 200 users and more kills."""
+`make test` runs a short version; `make soak` (SOAK_FULL=1) runs 200 users, longer-lived.
 
 from __future__ import annotations
 
@@ -27,9 +27,12 @@ from tests.fakes.telegram import FakeTelegram
 
 FULL = bool(os.environ.get("SOAK_FULL"))
 USERS = 200 if FULL else 16
-KILLS = 25 if FULL else 10
-# Every run sends a report and Telegram takes ~30 messages/s: keep reports under ~10/s.
-INTERVAL = max(2, USERS // 10)
+KILLS = 12 if FULL else 10
+LIFETIME = (6.0, 15.0) if FULL else (2.0, 5.0)  # seconds a process lives before its SIGKILL
+# Keep the load inside what the real services allow, or the bot rightly throttles itself:
+# Binance's 6,000 weight/min per IP (a run reads the account, weight 20, so at most ~240 runs a
+# minute under our 80% budget) and Telegram's ~30 messages/s (one report per run).
+INTERVAL = max(2, USERS // 4)
 START = {"USDT": Decimal(1000), "BTC": Decimal("0.01")}
 TARGETS = [
     {"BTC": Decimal(40), "ETH": Decimal(30), "BNB": Decimal(20), "USDT": Decimal(10)},
@@ -76,17 +79,18 @@ async def _move_prices(exchange: FakeBinance, stop: asyncio.Event) -> None:
         await asyncio.sleep(0.5)
 
 
-async def _bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        env=env,
-        cwd=cwd,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+async def _bot(env: dict[str, str], cwd: Path, log: Path) -> asyncio.subprocess.Process:
+    with log.open("ab") as stderr:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            env=env,
+            cwd=cwd,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=stderr,
+        )
 
 
 async def test_soak_with_crashes(tmp_path: Path) -> None:
@@ -125,18 +129,23 @@ async def test_soak_with_crashes(tmp_path: Path) -> None:
         stop = asyncio.Event()
         mover = asyncio.create_task(_move_prices(exchange, stop))
         for _kill in range(KILLS):
-            process = await _bot(env, tmp_path)
-            await asyncio.sleep(rng.uniform(2.0, 5.0))
+            process = await _bot(env, tmp_path, tmp_path / "killed.log")
+            await asyncio.sleep(rng.uniform(*LIFETIME))
             process.send_signal(signal.SIGKILL)
             await process.wait()
         exchange.clear_faults()
         # A last clean run: start-up reconciles what the kills left, then a graceful stop.
-        process = await _bot(env, tmp_path)
+        final_log = tmp_path / "final.log"
+        process = await _bot(env, tmp_path, final_log)
         await asyncio.sleep(6)
         process.send_signal(signal.SIGTERM)
-        _out, err = await asyncio.wait_for(process.communicate(), timeout=90)
-        stop.set()
-        await mover
+        try:
+            await asyncio.wait_for(process.wait(), timeout=180)
+        finally:
+            stop.set()
+            await mover
+            err = final_log.read_bytes()
+            print(err.decode()[-3000:])
         assert process.returncode == 0, err.decode()[-2000:]
         assert b"Traceback" not in err, err.decode()[-3000:]
         await _check(db_url, exchange, telegram)
