@@ -1,7 +1,7 @@
 """Soak with crashes: the bot as a real process, users on short schedules, a faulty exchange,
 SIGKILL at random moments and restarts; then money and records are checked for consistency.
 
-`make test` runs a short version; `make soak` (SOAK_FULL=1) runs 200 users, longer-lived.
+`make test` runs a short version; `make soak` (SOAK_FULL=1) runs 200 users, longer-lived."""
 
 from __future__ import annotations
 
