@@ -7,7 +7,7 @@ PO_FILES := $(wildcard locales/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 # _ and friends, and the user-facing errors whose first argument is a msgid.
 I18N_KEYWORDS := -k _ -k N_ -k ngettext:1,2 -k UserError -k ValidationError -k InvalidTargets \
-	-k NotConfigured -k RunInProgress
+	-k NotConfigured -k RunInProgress -k ShuttingDown
 
 .PHONY: setup run test lint format i18n migration bench soak clean
 
@@ -38,9 +38,9 @@ format: setup
 	$(BIN)/ruff format bot tests bench migrations
 
 i18n: setup
-	$(BIN)/pybabel extract -F babel.cfg $(I18N_KEYWORDS) --no-location --sort-output \
+	$(BIN)/pybabel extract -F babel.cfg $(I18N_KEYWORDS) --no-location --sort-output --width=100 \
 		--project=rebalance-bot -o locales/messages.pot .
-	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --ignore-obsolete --width=100
 	$(MAKE) --always-make $(MO_FILES)
 
 migration: setup

@@ -27,6 +27,23 @@ log = logging.getLogger(__name__)
 BotApplication = Application[Any, BotContext, dict[Any, Any], dict[Any, Any], dict[Any, Any], Any]
 
 
+class RebalanceApplication(BotApplication):
+    """PTB's Application with a graceful stop that does not wait on the exchange's budget."""
+
+    async def stop(self) -> None:
+        """Before PTB waits for running jobs: no job fires any more, and runs that are still
+        reading (nothing recorded or sent, maybe queued for minutes behind the weight limit) are
+        let go; they run soon after the next start. Runs already placing orders finish."""
+        if self.job_queue is not None and self.job_queue.scheduler.running:
+            self.job_queue.scheduler.pause()
+        services: Services | None = self.bot_data.get("services")
+        if services is not None:
+            let_go = services.rebalancer.drain()
+            if let_go:
+                log.info("stopping: %d run(s) that had not started trading were let go", let_go)
+        await super().stop()
+
+
 async def _post_init(application: BotApplication) -> None:
     """Services up, interrupted runs reconciled, every user's job restored, menus registered."""
     from bot import jobs
@@ -76,6 +93,7 @@ def build_application(settings: Settings) -> BotApplication:
     file_url = base_url.replace("/bot", "/file/bot", 1) if base_url.endswith("/bot") else base_url
     application = (
         ApplicationBuilder()
+        .application_class(RebalanceApplication)
         .token(token)
         .base_url(base_url)
         .base_file_url(file_url)

@@ -102,5 +102,9 @@ class RunInProgress(UserError):
     """Another run for the same user is under way."""
 
 
+class ShuttingDown(UserError):
+    """The process is stopping: a run that had not recorded or sent anything was let go."""
+
+
 class MarketCapUnavailable(TemporaryExchangeError):
     """CoinGecko or CoinMarketCap is down, slow or answered nonsense: worth retrying later."""

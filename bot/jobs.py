@@ -13,7 +13,7 @@ from telegram.ext import Application, Job
 
 from bot.db.models import RunTrigger
 from bot.db.types import utcnow
-from bot.errors import NotConfigured, RunInProgress
+from bot.errors import NotConfigured, RunInProgress, ShuttingDown
 from bot.i18n import use_locale
 from bot.services.run_result import Problem, RunResult
 from bot.views import notifications
@@ -108,7 +108,8 @@ async def restore_jobs(application: BotApplication) -> int:
 
 
 async def send_unreported(application: BotApplication) -> int:
-    """Report scheduled runs whose message a crash prevented, once, per each user's /notify."""
+    """Report runs whose message a crash prevented, once: scheduled ones per the user's
+    /notify, manual ones always (the user asked and is waiting for the outcome)."""
     services = application.bot_data["services"]
     sent = 0
     for result in await services.history.unreported():
@@ -119,7 +120,10 @@ async def send_unreported(application: BotApplication) -> int:
         text = None
         if not account.blocked_bot:
             with use_locale(account.language):
-                text = notifications.result_message(result, account.notify_level)
+                if result.trigger == RunTrigger.MANUAL.value:
+                    text = notifications.result_text(result)
+                else:
+                    text = notifications.result_message(result, account.notify_level)
         if text is not None:
             try:
                 await application.bot.send_message(account.telegram_id, text)
@@ -154,6 +158,10 @@ async def run_scheduled(context: BotContext) -> None:
             result = await services.rebalancer.run(data.user_id, RunTrigger.AUTO)
         except RunInProgress:
             log.info("user %s: scheduled run skipped, a manual run is in progress", data.user_id)
+            return
+        except ShuttingDown:
+            # Nothing was recorded or sent; next_run_at stays due, so the next start runs it.
+            log.info("user %s: scheduled run let go, the bot is stopping", data.user_id)
             return
         except NotConfigured as error:
             await _pause(context, data, account.notify_level, reason="not_configured")

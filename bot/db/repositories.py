@@ -215,12 +215,12 @@ class SystemRepository(_Repository):
         return [(row[0], row[1], row[2]) for row in rows]
 
     async def unreported_runs(
-        self, since: datetime, trigger: str, final: list[str]
+        self, since: datetime, triggers: list[str], final: list[str]
     ) -> list[RebalanceRun]:
         rows = await self.session.scalars(
             select(RebalanceRun)
             .where(
-                RebalanceRun.trigger == trigger,
+                RebalanceRun.trigger.in_(triggers),
                 RebalanceRun.notified_at.is_(None),
                 RebalanceRun.status.in_(final),
                 RebalanceRun.started_at >= since,

@@ -94,12 +94,15 @@ class HistoryService:
             return await Repositories(session).system.stats_since(utcnow() - timedelta(hours=hours))
 
     async def unreported(self, hours: int = 24) -> list[RunResult]:
-        """Scheduled runs that ended (or were closed at start-up) but whose report never went out:
-        the process died in between. Sent at start-up so no finished run goes unreported."""
+        """Runs that ended (or were closed at start-up) but whose report never went out: the
+        process died in between. Sent at start-up so no finished run goes unreported; a manual
+        run's user saw "Placing orders…" and is owed the outcome too."""
         since = utcnow() - timedelta(hours=hours)
         async with self._sessions() as session:
             runs = await Repositories(session).system.unreported_runs(
-                since, RunTrigger.AUTO.value, [s.value for s in RunStatus if s.is_final]
+                since,
+                [RunTrigger.AUTO.value, RunTrigger.MANUAL.value],
+                [s.value for s in RunStatus if s.is_final],
             )
             return [result_of(run) for run in runs]
 

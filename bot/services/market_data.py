@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.domain.market import Market
+from bot.errors import TemporaryExchangeError
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,14 @@ class PriceCache:
         except BaseException as error:
             self._inflight = None
             if not future.done():
-                future.set_exception(error)
+                # The fetching caller was cancelled (a shutdown, a user gone): the others were
+                # not, so they get a temporary failure rather than a cancellation of their own.
+                shared = (
+                    TemporaryExchangeError("price request cancelled")
+                    if isinstance(error, asyncio.CancelledError)
+                    else error
+                )
+                future.set_exception(shared)
                 future.exception()  # mark retrieved: waiters re-raise it themselves
             raise
         self._prices = prices

@@ -25,6 +25,7 @@ from bot.errors import (
     NotConfigured,
     PermissionDenied,
     RunInProgress,
+    ShuttingDown,
     TemporaryExchangeError,
 )
 from bot.services.accounts import Account, AccountService, Credentials
@@ -32,6 +33,10 @@ from bot.services.execution import OrderExecutor, apply_fill, dependent_size
 from bot.services.run_result import DroppedView, LegView, Preview, Problem, RunResult
 
 log = logging.getLogger(__name__)
+
+
+def _shutting_down() -> ShuttingDown:
+    return ShuttingDown("The bot is restarting. Please try again in a minute.")
 
 
 @dataclass
@@ -60,6 +65,43 @@ class Rebalancer:
         self._hubs = hubs
         self._marketcap = marketcap
         self._locks: dict[int, asyncio.Lock] = {}
+        self._draining = False
+        self._reading: set[asyncio.Task[Any]] = set()
+        self._let_go: set[asyncio.Task[Any]] = set()
+
+    # --- shutdown ------------------------------------------------------------------------------
+
+    def drain(self) -> int:
+        """The process is stopping: no new run starts, and runs still reading (nothing recorded,
+        nothing sent; often waiting for the exchange's weight budget) stop now with ShuttingDown.
+        Runs already placing orders finish. Returns how many runs were let go."""
+        self._draining = True
+        for task in self._reading:
+            self._let_go.add(task)
+            task.cancel()
+        return len(self._reading)
+
+    def _refuse_if_draining(self) -> None:
+        if self._draining:
+            raise _shutting_down()
+
+    @asynccontextmanager
+    async def _interruptible(self) -> AsyncIterator[None]:
+        """A reading phase: `drain` may cancel it, and the caller then sees ShuttingDown."""
+        self._refuse_if_draining()
+        task = asyncio.current_task()
+        assert task is not None  # noqa: S101 - always called from a task
+        self._reading.add(task)
+        try:
+            yield
+        except asyncio.CancelledError:
+            if task not in self._let_go:
+                raise  # cancelled by someone else: not ours to swallow
+            task.uncancel()
+            raise _shutting_down() from None
+        finally:
+            self._reading.discard(task)
+            self._let_go.discard(task)
 
     # --- locking -------------------------------------------------------------------------------
 
@@ -149,7 +191,8 @@ class Rebalancer:
     async def preview(self, user_id: int) -> Preview:
         """The plan as it would run now; nothing is recorded or traded."""
         account, credentials = await self._accounts.for_run(user_id)
-        snap = await self._snapshot(account, credentials)
+        async with self._interruptible():
+            snap = await self._snapshot(account, credentials)
         return _preview(user_id, account, self._plan(snap))
 
     # --- the run -------------------------------------------------------------------------------
@@ -157,6 +200,7 @@ class Rebalancer:
     async def run(
         self, user_id: int, trigger: RunTrigger | str, confirmed: Preview | None = None
     ) -> RunResult:
+        self._refuse_if_draining()
         async with self._user_lock(user_id):
             return await self._run_locked(user_id, RunTrigger(trigger), confirmed)
 
@@ -194,7 +238,8 @@ class Rebalancer:
     ) -> RunResult:
         account, credentials = await self._accounts.for_run(user_id)
         try:
-            snap = await self._snapshot(account, credentials)
+            async with self._interruptible():
+                snap = await self._snapshot(account, credentials)
         except AuthenticationFailed:
             return await self._record_failure(account, trigger, Problem.AUTH, "authentication")
         except PermissionDenied:

@@ -217,3 +217,71 @@ async def test_interrupted_run_is_reconciled_without_resending(
     result = await engine_services.rebalancer.run(user_id, RunTrigger.AUTO)
     assert result.status in (RunStatus.SUCCEEDED.value, RunStatus.SKIPPED.value)
     assert _within(await _weights(engine_services, api_key), Decimal(5))
+
+
+async def test_stopping_lets_go_a_run_queued_behind_the_weight_limit(
+    engine_services: Engine, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """A graceful stop must not wait a minute for the exchange's budget: a run still reading
+    is let go with nothing recorded and nothing sent, and no new run starts."""
+    from bot.errors import ShuttingDown
+
+    user_id, api_key = await engine_services.user(40, START)
+    hub = engine_services.hubs.get("binance")
+    await hub.prices()  # markets and prices cached: the run waits only for its account read
+    hub.limiter.observe_used_weight(hub.limiter.budget)  # this minute's budget is spent
+    run = asyncio.create_task(engine_services.rebalancer.run(user_id, RunTrigger.AUTO))
+    await asyncio.sleep(0.2)
+    assert not run.done()  # queued behind the limit
+    assert engine_services.rebalancer.drain() == 1
+    async with asyncio.timeout(2):
+        with pytest.raises(ShuttingDown):
+            await run
+    assert engine_services.fake.count("/api/v3/account") == 0
+    assert engine_services.fake.orders(api_key) == []
+    async with session_factory() as session:
+        assert await Repositories(session).runs.latest(user_id, limit=10) == []
+    with pytest.raises(ShuttingDown):
+        await engine_services.rebalancer.run(user_id, RunTrigger.MANUAL)
+    with pytest.raises(ShuttingDown):
+        await engine_services.rebalancer.preview(user_id)
+
+
+async def test_stopping_lets_a_run_placing_orders_finish(engine_services: Engine) -> None:
+    """Half a rebalance (sold, not bought) is worse than a few seconds' wait: it finishes."""
+    user_id, api_key = await engine_services.user(41, START)
+    engine_services.fake.inject("/api/v3/order", "latency", count=None, delay=0.2, method="POST")
+    run = asyncio.create_task(engine_services.rebalancer.run(user_id, RunTrigger.AUTO))
+    for _ in range(250):  # until the first order is booked: the run is trading
+        if engine_services.fake.orders(api_key):
+            break
+        await asyncio.sleep(0.02)
+    assert not run.done()
+    assert engine_services.rebalancer.drain() == 0
+    result = await run
+    assert result.status == RunStatus.SUCCEEDED.value, result
+    assert _within(await _weights(engine_services, api_key), Decimal(5))
+
+
+async def test_a_cancelled_price_request_fails_its_sharers_softly() -> None:
+    """Callers sharing one price request are not cancelled because its owner was."""
+    from bot.errors import TemporaryExchangeError
+    from bot.services.market_data import PriceCache
+
+    cache = PriceCache(ttl=30)
+    started = asyncio.Event()
+
+    async def slow() -> dict[str, Decimal]:
+        started.set()
+        await asyncio.sleep(10)
+        return {}
+
+    owner = asyncio.create_task(cache.get(slow))
+    await started.wait()
+    sharer = asyncio.create_task(cache.get(slow))
+    await asyncio.sleep(0)
+    owner.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await owner
+    with pytest.raises(TemporaryExchangeError):
+        await sharer
