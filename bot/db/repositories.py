@@ -36,6 +36,25 @@ class UserRepository(_Repository):
     async def get(self, user_id: int) -> User | None:
         return await self.session.get(User, user_id)
 
+    async def with_settings(
+        self, *, user_id: int | None = None, telegram_id: int | None = None
+    ) -> tuple[User, UserProfile, TraderSession, PortfolioTarget] | None:
+        """A user and the three rows every update reads, in one query (by id or by chat)."""
+        query = (
+            select(User, UserProfile, TraderSession, PortfolioTarget)
+            .join(UserProfile, UserProfile.user_id == User.id)
+            .join(TraderSession, TraderSession.user_id == User.id)
+            .join(PortfolioTarget, PortfolioTarget.user_id == User.id)
+        )
+        if user_id is not None:
+            query = query.where(User.id == user_id)
+        elif telegram_id is not None:
+            query = query.where(User.telegram_id == telegram_id)
+        else:
+            raise ValueError("user_id or telegram_id")
+        row = (await self.session.execute(query)).first()
+        return None if row is None else (row[0], row[1], row[2], row[3])
+
     async def create(self, telegram_id: int, *, language: str, timezone: str = "UTC") -> User:
         """A new account with its profile, trading session and an empty strategy."""
         user = User(telegram_id=telegram_id, language=language, timezone=timezone)

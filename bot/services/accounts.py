@@ -10,7 +10,14 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import NotifyLevel, PortfolioTarget, StrategyKind, TraderSession, UserProfile
+from bot.db.models import (
+    NotifyLevel,
+    PortfolioTarget,
+    StrategyKind,
+    TraderSession,
+    User,
+    UserProfile,
+)
 from bot.db.repositories import Repositories
 from bot.db.types import utcnow
 from bot.errors import NotConfigured, ValidationError
@@ -93,6 +100,33 @@ def key_hint(api_key: str) -> str:
     return "…" + api_key[-4:]
 
 
+def _account_of(
+    user: User, profile: UserProfile, trader: TraderSession, target: PortfolioTarget
+) -> Account:
+    return Account(
+        user_id=user.id,
+        telegram_id=user.telegram_id,
+        language=user.language,
+        timezone=user.timezone,
+        blocked_bot=user.blocked_bot,
+        exchange_id=profile.exchange_id,
+        has_keys=profile.has_credentials,
+        key_hint=profile.key_hint,
+        permissions=profile.permissions,
+        ip_restricted=profile.ip_restricted,
+        has_cmc_key=bool(profile.cmc_api_key_encrypted),
+        interval_seconds=profile.default_interval,
+        is_running=trader.is_running,
+        dry_run=trader.dry_run,
+        notify_level=trader.notify_level,
+        paused_reason=trader.paused_reason,
+        next_run_at=trader.next_run_at,
+        last_run_at=trader.last_run_at,
+        last_result=trader.last_result,
+        strategy=_strategy(target),
+    )
+
+
 def _strategy(target: PortfolioTarget) -> Strategy:
     return Strategy(
         kind=target.kind,
@@ -120,36 +154,10 @@ class AccountService:
             return await work(Repositories(session))
 
     async def _account(self, repos: Repositories, user_id: int) -> Account:
-        user = await repos.users.get(user_id)
-        if user is None:
+        rows = await repos.users.with_settings(user_id=user_id)
+        if rows is None:
             raise NotConfigured("You are not registered yet. Send /start first.")
-        profile = await repos.profiles.get(user_id)
-        trader = await repos.sessions.get(user_id)
-        target = await repos.targets.get(user_id)
-        if profile is None or trader is None or target is None:
-            raise NotConfigured("You are not registered yet. Send /start first.")
-        return Account(
-            user_id=user.id,
-            telegram_id=user.telegram_id,
-            language=user.language,
-            timezone=user.timezone,
-            blocked_bot=user.blocked_bot,
-            exchange_id=profile.exchange_id,
-            has_keys=profile.has_credentials,
-            key_hint=profile.key_hint,
-            permissions=profile.permissions,
-            ip_restricted=profile.ip_restricted,
-            has_cmc_key=bool(profile.cmc_api_key_encrypted),
-            interval_seconds=profile.default_interval,
-            is_running=trader.is_running,
-            dry_run=trader.dry_run,
-            notify_level=trader.notify_level,
-            paused_reason=trader.paused_reason,
-            next_run_at=trader.next_run_at,
-            last_run_at=trader.last_run_at,
-            last_result=trader.last_result,
-            strategy=_strategy(target),
-        )
+        return _account_of(*rows)
 
     # --- registration ------------------------------------------------------------------------
 
@@ -168,9 +176,11 @@ class AccountService:
         return await self._unit(work)
 
     async def find(self, telegram_id: int) -> Account | None:
+        """The chat's account, read in one query (every update starts with this)."""
+
         async def work(repos: Repositories) -> Account | None:
-            user = await repos.users.by_telegram_id(telegram_id)
-            return None if user is None else await self._account(repos, user.id)
+            rows = await repos.users.with_settings(telegram_id=telegram_id)
+            return None if rows is None else _account_of(*rows)
 
         return await self._unit(work)
 
