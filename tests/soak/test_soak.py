@@ -21,6 +21,8 @@ from bot.db.repositories import Repositories
 from bot.db.types import utcnow
 from bot.services.accounts import AccountService, Strategy
 from bot.services.credentials import CredentialVault
+from bot.services.history import result_of
+from bot.views.notifications import result_message
 from tests.fakes.binance import FEE, FakeBinance
 from tests.fakes.marketcap import FakeMarketCaps
 from tests.fakes.telegram import FakeTelegram
@@ -35,6 +37,7 @@ LIFETIME = (6.0, 15.0) if FULL else (2.0, 5.0)  # seconds a process lives before
 INTERVAL = max(2, USERS // 4)
 SEED = int(os.environ.get("SOAK_SEED", "11"))  # the kill moments; any seed must pass
 START = {"USDT": Decimal(1000), "BTC": Decimal("0.01")}
+NOTIFY = ("all", "trades", "errors", "off")  # each user's /notify: reports only as it allows
 TARGETS = [
     {"BTC": Decimal(40), "ETH": Decimal(30), "BNB": Decimal(20), "USDT": Decimal(10)},
     {"ETH": Decimal(50), "SOL": Decimal(50)},
@@ -67,6 +70,7 @@ async def _prepare(db_url: str, master: str, exchange: FakeBinance) -> None:
         await accounts.set_threshold(account.user_id, Decimal(1))
         await accounts.set_dry_run(account.user_id, i % 3 == 0)
         await accounts.set_interval(account.user_id, INTERVAL)
+        await accounts.set_notify(account.user_id, NOTIFY[i % len(NOTIFY)])
         await accounts.set_schedule(account.user_id, running=True, next_run_at=utcnow())
     await engine.dispose()
 
@@ -150,6 +154,23 @@ async def test_soak_with_crashes(tmp_path: Path) -> None:
         assert process.returncode == 0, err.decode()[-2000:]
         assert b"Traceback" not in err, err.decode()[-3000:]
         await _check(db_url, exchange, telegram)
+        _check_no_secret_leaked(tmp_path, telegram)
+
+
+def _check_no_secret_leaked(folder: Path, telegram: FakeTelegram) -> None:
+    """No API key, secret or the bot token in any log, the database file or a message sent."""
+    secrets = [telegram.token.encode()]
+    for i in range(USERS):
+        secrets.extend(part.encode() for part in _key(i))
+    files = [p for p in folder.iterdir() if p.suffix in (".log", ".db") or ".db-" in p.name]
+    assert any(p.suffix == ".db" for p in files)
+    assert any(p.suffix == ".log" for p in files)
+    for path in files:
+        data = path.read_bytes()
+        leaked = [secret[-6:] for secret in secrets if secret in data]
+        assert not leaked, (path.name, leaked)
+    texts = "\n".join(m.text or "" for ms in telegram.sent.values() for m in ms).encode()
+    assert not [secret[-6:] for secret in secrets if secret in texts]
 
 
 async def _check(db_url: str, exchange: FakeBinance, telegram: FakeTelegram) -> None:
@@ -201,10 +222,13 @@ async def _check(db_url: str, exchange: FakeBinance, telegram: FakeTelegram) -> 
             for api_key, user_id in users.items():
                 runs = await repos.runs.latest(user_id, limit=10_000)
                 runs_done += len(runs)
-                # 5. Every finished run was reported to its user (all notify "all" here).
+                # 5. Every finished run was reported to its user as their /notify allows.
                 unreported = [r.id for r in runs if r.notified_at is None]
                 assert unreported == [], (api_key[-4:], unreported)
-                reported[900_000 + keys[api_key]] = len(runs)
+                level = NOTIFY[keys[api_key] % len(NOTIFY)]
+                reported[900_000 + keys[api_key]] = sum(
+                    1 for r in runs if result_message(result_of(r), level) is not None
+                )
             assert runs_done >= USERS  # every user ran at least once across the kills
     finally:
         await engine.dispose()
@@ -227,9 +251,11 @@ async def _check(db_url: str, exchange: FakeBinance, telegram: FakeTelegram) -> 
                 expected[asset],
                 actual.get(asset),
             )
-    # 6. Messages only went to the users' own chats, one report per run.
+    # 6. Messages only went to the users' own chats, one report per reportable run, and /notify
+    # off means silence.
     chats = {900_000 + i for i in range(USERS)}
     assert set(telegram.sent) <= chats
     for chat, count in reported.items():
         assert len(telegram.messages(chat)) == count, (chat, len(telegram.messages(chat)), count)
+    assert sum(reported.values()) > 0
     assert RunStatus.INTERRUPTED.value  # interrupted runs are a final state (checked above)
