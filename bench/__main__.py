@@ -1,9 +1,8 @@
-"""`make bench`: every benchmark in turn; each prints a table and writes bench/results/*.json."""
+"""`make bench`: every benchmark in turn, each in a fresh process (so memory figures are its own);
+each prints a table and writes bench/results/*.json."""
 
-import asyncio
+import subprocess
+import sys
 
-from bench import planner, telegram_load, wave
-
-planner.main()
-asyncio.run(wave.main())
-asyncio.run(telegram_load.main())
+for name in ("planner", "wave", "telegram_load", "capacity"):
+    subprocess.run([sys.executable, "-m", f"bench.{name}"], check=True)
