@@ -141,11 +141,13 @@ async def status_burst(*, telegram_limit: bool = True) -> dict[str, Any]:
 
     `telegram_limit=False` lifts the bot's pacing to Telegram's ~30 messages/s, to show what the
     bot itself costs (as the wave lifts the exchange's weight limit)."""
-    unpaced = AIORateLimiter(overall_max_rate=0, max_retries=0)  # 0: no overall throttling
     pacing = (
         contextlib.nullcontext()
         if telegram_limit
-        else mock.patch("bot.app.make_rate_limiter", return_value=unpaced)
+        else mock.patch(  # overall_max_rate=0: no overall throttling
+            "bot.app.make_rate_limiter",
+            return_value=AIORateLimiter(overall_max_rate=0, max_retries=0),
+        )
     )
     with tempfile.TemporaryDirectory() as folder:
         db = await database_url(folder)

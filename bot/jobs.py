@@ -108,8 +108,7 @@ async def restore_jobs(application: BotApplication) -> int:
 
 
 async def send_unreported(application: BotApplication) -> int:
-    """Report runs whose message a crash prevented, once: scheduled ones per the user's
-    /notify, manual ones always (the user asked and is waiting for the outcome)."""
+    """Report runs whose message a crash prevented, once, as `result_message` decides."""
     services = application.bot_data["services"]
     sent = 0
     for result in await services.history.unreported():
@@ -120,10 +119,7 @@ async def send_unreported(application: BotApplication) -> int:
         text = None
         if not account.blocked_bot:
             with use_locale(account.language):
-                if result.trigger == RunTrigger.MANUAL.value:
-                    text = notifications.result_text(result)
-                else:
-                    text = notifications.result_message(result, account.notify_level)
+                text = notifications.result_message(result, account.notify_level)
         if text is not None:
             try:
                 await application.bot.send_message(account.telegram_id, text)

@@ -139,14 +139,16 @@ class Rebalancer:
         return fixed_weights(strategy.weights, known)
 
     async def _snapshot(self, account: Account, credentials: Credentials) -> Snapshot:
-        hub = self._hubs.get(credentials.exchange_id)
-        markets = await hub.markets()
-        prices = await hub.prices()
-        async with hub.private(
-            credentials.api_key, credentials.secret, credentials.passphrase
-        ) as ex:
-            balances = (await ex.fetch_balances()).free
-        targets = await self._targets(account, markets)
+        """Reads only, so a stopping process may let it go (see `drain`)."""
+        async with self._interruptible():
+            hub = self._hubs.get(credentials.exchange_id)
+            markets = await hub.markets()
+            prices = await hub.prices()
+            async with hub.private(
+                credentials.api_key, credentials.secret, credentials.passphrase
+            ) as ex:
+                balances = (await ex.fetch_balances()).free
+            targets = await self._targets(account, markets)
         return Snapshot(account, markets, prices, dict(balances), targets)
 
     def _plan(self, snap: Snapshot) -> TradePlan:
@@ -191,8 +193,7 @@ class Rebalancer:
     async def preview(self, user_id: int) -> Preview:
         """The plan as it would run now; nothing is recorded or traded."""
         account, credentials = await self._accounts.for_run(user_id)
-        async with self._interruptible():
-            snap = await self._snapshot(account, credentials)
+        snap = await self._snapshot(account, credentials)
         return _preview(user_id, account, self._plan(snap))
 
     # --- the run -------------------------------------------------------------------------------
@@ -238,8 +239,7 @@ class Rebalancer:
     ) -> RunResult:
         account, credentials = await self._accounts.for_run(user_id)
         try:
-            async with self._interruptible():
-                snap = await self._snapshot(account, credentials)
+            snap = await self._snapshot(account, credentials)
         except AuthenticationFailed:
             return await self._record_failure(account, trigger, Problem.AUTH, "authentication")
         except PermissionDenied:

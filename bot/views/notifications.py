@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.db.models import NotifyLevel, RunStatus
+from bot.db.models import NotifyLevel, RunStatus, RunTrigger
 from bot.i18n import _, fmt_decimal, fmt_money, ngettext
 from bot.services.run_result import OrderOutcome, Problem, RunResult
 
@@ -116,7 +116,10 @@ def result_text(result: RunResult) -> str:
 
 
 def result_message(result: RunResult, level: str) -> str | None:
-    """The report of a scheduled run if the user's /notify choice wants it, else None."""
+    """The report of a run, or None: a manual run is always reported (the user asked and is
+    waiting for it); a scheduled one only as the user's /notify choice wants."""
+    if result.trigger == RunTrigger.MANUAL.value:
+        return result_text(result)
     if level == NotifyLevel.OFF.value:
         return None
     is_error = result.status == RunStatus.FAILED.value or result.problem not in (

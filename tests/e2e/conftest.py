@@ -83,17 +83,22 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
+async def stopped_world(tmp_path: Path) -> AsyncIterator[World]:
+    """The fakes and the settings, no bot: for tests that start and stop the bot themselves."""
     async with (
         FakeTelegram() as telegram,
         FakeBinance(timeout_sleep=3.0) as exchange,
         FakeMarketCaps() as caps,
     ):
         settings = e2e_settings(telegram, exchange, caps, f"sqlite+aiosqlite:///{tmp_path}/bot.db")
-        world = World(telegram, exchange, settings)
-        async with running(settings) as app:
-            world.app = app
-            yield world
+        yield World(telegram, exchange, settings)
+
+
+@pytest.fixture
+async def world(stopped_world: World) -> AsyncIterator[World]:
+    async with running(stopped_world.settings) as app:
+        stopped_world.app = app
+        yield stopped_world
 
 
 async def connect(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+import time
 
 from bot.app import running
-from tests.e2e.conftest import World, connect, e2e_settings
-from tests.fakes.binance import FakeBinance
-from tests.fakes.marketcap import FakeMarketCaps
-from tests.fakes.telegram import FakeTelegram
+from bot.db.engine import make_engine, make_session_factory
+from bot.db.models import RunStatus, RunTrigger
+from bot.db.repositories import Repositories
+from bot.db.types import utcnow
+from tests.e2e.conftest import World, connect
 
 
 def _is_report(message: object) -> bool:
@@ -17,37 +18,31 @@ def _is_report(message: object) -> bool:
     return "Dry run" in text or "No rebalance needed" in text
 
 
-async def test_job_fires_survives_restart_and_stops(tmp_path: Path) -> None:
-    db = f"sqlite+aiosqlite:///{tmp_path}/bot.db"
-    async with (
-        FakeTelegram() as telegram,
-        FakeBinance() as exchange,
-        FakeMarketCaps() as caps,
-    ):
-        settings = e2e_settings(telegram, exchange, caps, db)
-        world = World(telegram, exchange, settings)
-        chat = world.chat(3001)
-        async with running(settings):
-            await connect(chat, world, {"USDT": "1000", "BTC": "0.01"})
-            answer = await chat.ask("/interval 2s")
-            assert "2 seconds" in answer.text
-            started = await chat.ask("/run")
-            assert "on" in started.text
-            report = await telegram.wait_for_message(chat.chat_id, predicate=_is_report, timeout=20)
-            assert "Dry run" in report.text
-        # A new process on the same database restores the job, and it fires again.
+async def test_job_fires_survives_restart_and_stops(stopped_world: World) -> None:
+    world = stopped_world
+    telegram, settings = world.telegram, world.settings
+    chat = world.chat(3001)
+    async with running(settings):
+        await connect(chat, world, {"USDT": "1000", "BTC": "0.01"})
+        answer = await chat.ask("/interval 2s")
+        assert "2 seconds" in answer.text
+        started = await chat.ask("/run")
+        assert "on" in started.text
+        report = await telegram.wait_for_message(chat.chat_id, predicate=_is_report, timeout=20)
+        assert "Dry run" in report.text
+    # A new process on the same database restores the job, and it fires again.
+    telegram.drain(chat.chat_id)
+    async with running(settings) as app:
+        assert app.job_queue is not None
+        assert [j.name for j in app.job_queue.jobs()] == ["rebalance:1"]
+        report = await telegram.wait_for_message(chat.chat_id, predicate=_is_report, timeout=20)
+        assert report.text
+        stopped = await chat.ask("/stop")
+        assert "off" in stopped.text
+        assert app.job_queue.jobs() == () or all(j.removed for j in app.job_queue.jobs())
         telegram.drain(chat.chat_id)
-        async with running(settings) as app:
-            assert app.job_queue is not None
-            assert [j.name for j in app.job_queue.jobs()] == ["rebalance:1"]
-            report = await telegram.wait_for_message(chat.chat_id, predicate=_is_report, timeout=20)
-            assert report.text
-            stopped = await chat.ask("/stop")
-            assert "off" in stopped.text
-            assert app.job_queue.jobs() == () or all(j.removed for j in app.job_queue.jobs())
-            telegram.drain(chat.chat_id)
-            await asyncio.sleep(3)
-            assert not [m for m in telegram.drain(chat.chat_id) if _is_report(m)]
+        await asyncio.sleep(3)
+        assert not [m for m in telegram.drain(chat.chat_id) if _is_report(m)]
 
 
 async def test_next_sets_the_next_run(world: World) -> None:
@@ -63,80 +58,63 @@ async def test_next_sets_the_next_run(world: World) -> None:
     assert "23:59" in status.text
 
 
-async def test_graceful_stop_does_not_wait_for_the_weight_budget(tmp_path: Path) -> None:
+async def test_graceful_stop_does_not_wait_for_the_weight_budget(stopped_world: World) -> None:
     """SIGTERM while scheduled runs queue behind Binance's spent budget: the process stops at
     once, the run it let go stays due, and the next start runs and reports it."""
-    import time
-
-    db = f"sqlite+aiosqlite:///{tmp_path}/bot.db"
-    async with (
-        FakeTelegram() as telegram,
-        FakeBinance() as exchange,
-        FakeMarketCaps() as caps,
-    ):
-        settings = e2e_settings(telegram, exchange, caps, db)
-        world = World(telegram, exchange, settings)
-        chat = world.chat(3003)
-        async with running(settings) as app:
-            await connect(chat, world, {"USDT": "1000", "BTC": "0.01"})
-            await chat.ask("/interval 2s")
-            await chat.ask("/run")
-            await telegram.wait_for_message(chat.chat_id, predicate=_is_report, timeout=20)
-            limiter = app.bot_data["services"].hubs.get("binance").limiter
-            limiter.observe_used_weight(limiter.budget)  # the next run waits up to a minute
-            reads = exchange.count("/api/v3/account")
-            await asyncio.sleep(3)  # the job has fired again and is queued
-            assert exchange.count("/api/v3/account") == reads
-            telegram.drain(chat.chat_id)
-            stopping = time.monotonic()
-        assert time.monotonic() - stopping < 5
+    world = stopped_world
+    telegram, exchange, settings = world.telegram, world.exchange, world.settings
+    chat = world.chat(3003)
+    async with running(settings) as app:
+        await connect(chat, world, {"USDT": "1000", "BTC": "0.01"})
+        await chat.ask("/interval 2s")
+        await chat.ask("/run")
+        await telegram.wait_for_message(chat.chat_id, predicate=_is_report, timeout=20)
+        limiter = app.bot_data["services"].hubs.get("binance").limiter
+        limiter.observe_used_weight(limiter.budget)  # the next run waits up to a minute
+        reads = exchange.count("/api/v3/account")
+        await asyncio.sleep(3)  # the job has fired again and is queued
         assert exchange.count("/api/v3/account") == reads
-        assert not telegram.drain(chat.chat_id)  # nothing said about a run that did not happen
-        async with running(settings):
-            report = await telegram.wait_for_message(chat.chat_id, predicate=_is_report, timeout=20)
-            assert report.text
+        telegram.drain(chat.chat_id)
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 5
+    assert exchange.count("/api/v3/account") == reads
+    assert not telegram.drain(chat.chat_id)  # nothing said about a run that did not happen
+    async with running(settings):
+        report = await telegram.wait_for_message(chat.chat_id, predicate=_is_report, timeout=20)
+        assert report.text
 
 
-async def test_a_manual_run_cut_by_a_crash_is_reported_after_the_restart(tmp_path: Path) -> None:
+async def test_a_manual_run_cut_by_a_crash_is_reported_after_the_restart(
+    stopped_world: World,
+) -> None:
     """The user pressed Confirm and saw "Placing orders…"; then the process died. The next start
     closes the run and tells them, once, even with /notify off (they asked for this run)."""
-    from bot.db.engine import make_engine, make_session_factory
-    from bot.db.models import RunStatus, RunTrigger
-    from bot.db.repositories import Repositories
-    from bot.db.types import utcnow
-
-    db = f"sqlite+aiosqlite:///{tmp_path}/bot.db"
-    async with (
-        FakeTelegram() as telegram,
-        FakeBinance() as exchange,
-        FakeMarketCaps() as caps,
-    ):
-        settings = e2e_settings(telegram, exchange, caps, db)
-        world = World(telegram, exchange, settings)
-        chat = world.chat(3004)
-        async with running(settings):
-            await connect(chat, world, {"USDT": "1000", "BTC": "0.01"})
-            await chat.ask("/notify off")
-        engine = make_engine(db)
-        try:
-            async with make_session_factory(engine)() as session, session.begin():
-                repos = Repositories(session)
-                user = await repos.users.by_telegram_id(chat.chat_id)
-                assert user is not None
-                await repos.runs.add(  # what a crash while placing orders leaves behind
-                    user.id,
-                    trigger=RunTrigger.MANUAL.value,
-                    dry_run=False,
-                    status=RunStatus.EXECUTING.value,
-                    quote_asset="USDT",
-                    started_at=utcnow(),
-                )
-        finally:
-            await engine.dispose()
-        telegram.drain(chat.chat_id)
-        async with running(settings):
-            report = await telegram.wait_for_message(chat.chat_id, timeout=10)
-            assert "interrupted by a restart" in report.text
-        async with running(settings):
-            await asyncio.sleep(1)
-        assert not telegram.drain(chat.chat_id)  # once, not at every start
+    world = stopped_world
+    telegram, settings = world.telegram, world.settings
+    chat = world.chat(3004)
+    async with running(settings):
+        await connect(chat, world, {"USDT": "1000", "BTC": "0.01"})
+        await chat.ask("/notify off")
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_session_factory(engine)() as session, session.begin():
+            repos = Repositories(session)
+            user = await repos.users.by_telegram_id(chat.chat_id)
+            assert user is not None
+            await repos.runs.add(  # what a crash while placing orders leaves behind
+                user.id,
+                trigger=RunTrigger.MANUAL.value,
+                dry_run=False,
+                status=RunStatus.EXECUTING.value,
+                quote_asset="USDT",
+                started_at=utcnow(),
+            )
+    finally:
+        await engine.dispose()
+    telegram.drain(chat.chat_id)
+    async with running(settings):
+        report = await telegram.wait_for_message(chat.chat_id, timeout=10)
+        assert "interrupted by a restart" in report.text
+    async with running(settings):
+        await asyncio.sleep(1)
+    assert not telegram.drain(chat.chat_id)  # once, not at every start
