@@ -225,6 +225,18 @@ class Order(Base):
     run: Mapped[RebalanceRun] = relationship(back_populates="orders")
 
 
+class AppState(Base):
+    """Process-wide facts that must survive restarts and be shared by every process on the
+    database: the install salt of client order ids, the operator's kill switch, the webhook
+    secret, the master-key canary. One row per key; values are short texts."""
+
+    __tablename__ = "app_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class PortfolioSnapshot(Base):
     """The portfolio's value and holdings at one moment, for charts and performance."""
 

@@ -8,9 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import (
+    AppState,
     Order,
     PortfolioSnapshot,
     PortfolioTarget,
@@ -291,6 +293,40 @@ class SystemRepository(_Repository):
         }
 
 
+class AppStateRepository(_Repository):
+    """Process-wide key/value facts (not user data): see `AppState`."""
+
+    async def get(self, key: str) -> str | None:
+        row = await self.session.get(AppState, key)
+        return None if row is None else row.value
+
+    async def set(self, key: str, value: str) -> None:
+        row = await self.session.get(AppState, key)
+        if row is None:
+            self.session.add(AppState(key=key, value=value))
+        else:
+            row.value = value
+        await self.session.flush()
+
+    async def setdefault(self, key: str, value: str) -> str:
+        """The stored value, or `value` stored now; safe when two processes race to set it."""
+        existing = await self.get(key)
+        if existing is not None:
+            return existing
+        try:
+            async with self.session.begin_nested():
+                self.session.add(AppState(key=key, value=value))
+        except IntegrityError:
+            stored = await self.get(key)
+            if stored is None:  # pragma: no cover - the other writer deleted it again
+                raise
+            return stored
+        return value
+
+    async def delete(self, key: str) -> None:
+        await self.session.execute(delete(AppState).where(AppState.key == key))
+
+
 class Repositories:
     """Every repository over one session: one unit of work per use case."""
 
@@ -304,3 +340,4 @@ class Repositories:
         self.orders = OrderRepository(session)
         self.snapshots = SnapshotRepository(session)
         self.system = SystemRepository(session)
+        self.state = AppStateRepository(session)
