@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import random
 import re
 import ssl
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -32,6 +30,7 @@ from bot.errors import (
     RateLimited,
     TemporaryExchangeError,
 )
+from bot.services.client_pool import ClientPool, fingerprint
 from bot.services.market_data import (
     MARKETS_TTL_SECONDS,
     WEIGHTS,
@@ -44,7 +43,6 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 BACKOFF_SECONDS = 0.5
-PRIVATE_POOL_SIZE = 512
 _HOST = re.compile(r"^https?://[^/]+")
 
 BINANCE_OPTIONS: dict[str, Any] = {
@@ -341,7 +339,7 @@ class MarketDataHub:
         self._loaded_at = -1e9
         self._markets_lock = asyncio.Lock()
         self._prices = PriceCache(settings.price_ttl_seconds)
-        self._pool: OrderedDict[str, Any] = OrderedDict()
+        self.pool = ClientPool()
 
     def _public_client(self) -> Any:
         if self._public is None:
@@ -365,7 +363,7 @@ class MarketDataHub:
                 if market.get("spot") and market.get("active") is not False
             }
             self._loaded_at = asyncio.get_running_loop().time()
-            for pooled in self._pool.values():
+            for pooled in self.pool.clients():
                 pooled.set_markets(self._raw_markets)
         return self._markets
 
@@ -387,26 +385,27 @@ class MarketDataHub:
     async def private(
         self, api_key: str, secret: str, passphrase: str | None = None
     ) -> AsyncIterator[PrivateAccount]:
-        """A user's account; clients are pooled by a key fingerprint and reuse the markets."""
+        """A user's account through a pooled client (leased: never closed while in use) that
+        reuses the shared markets."""
         await self.markets()
-        fingerprint = hashlib.sha256(f"{api_key}\0{secret}".encode()).hexdigest()
-        client = self._pool.pop(fingerprint, None)
-        if client is None:
+
+        def make() -> Any:
             credentials = {"apiKey": api_key, "secret": secret}
             if passphrase:
                 credentials["password"] = passphrase
             client = self.gateway.client(credentials)
             client.set_markets(self._raw_markets)
-        self._pool[fingerprint] = client
-        while len(self._pool) > PRIVATE_POOL_SIZE:
-            _key, old = self._pool.popitem(last=False)
-            await old.close()
-        yield PrivateAccount(self.gateway, client)
+            return client
+
+        async with self.pool.lease(fingerprint(api_key, secret), make) as client:
+            yield PrivateAccount(self.gateway, client)
+
+    async def forget(self, api_key: str, secret: str) -> None:
+        """The user's keys were deleted or replaced: drop their client (and the key in it)."""
+        await self.pool.forget(fingerprint(api_key, secret))
 
     async def close(self) -> None:
-        for client in self._pool.values():
-            await client.close()
-        self._pool.clear()
+        await self.pool.close()
         if self._public is not None:
             await self._public.close()
             self._public = None
@@ -425,6 +424,12 @@ class ExchangeHubs:
         if hub is None:
             hub = self._hubs[exchange_id] = MarketDataHub(exchange_id, self.settings)
         return hub
+
+    async def forget(self, exchange_id: str, api_key: str, secret: str) -> None:
+        """Close and drop the pooled client of these credentials (keys deleted or replaced)."""
+        hub = self._hubs.get(exchange_id)
+        if hub is not None:
+            await hub.forget(api_key, secret)
 
     async def close(self) -> None:
         for hub in self._hubs.values():
