@@ -25,10 +25,20 @@ def _weights(world: World, api_key: str) -> dict[str, Decimal]:
 
     fake = world.exchange
     markets = {
-        f"{b}/{q}": Market(f"{b}/{q}", b, q, step, tick, mq, None, None, mn)
-        for _s, (b, q, step, tick, mq, mn) in fake.markets.items()
+        f"{r.base}/{r.quote}": Market(
+            f"{r.base}/{r.quote}",
+            r.base,
+            r.quote,
+            r.step,
+            r.tick,
+            r.min_qty,
+            None,
+            None,
+            r.min_notional,
+        )
+        for r in fake.markets.values()
     }
-    prices = {f"{b}/{q}": fake.prices[s] for s, (b, q, *_r) in fake.markets.items()}
+    prices = {f"{r.base}/{r.quote}": fake.prices[s] for s, r in fake.markets.items()}
     return value_portfolio(fake.balances(api_key), prices, markets, "USDT").weights()
 
 

@@ -1,4 +1,13 @@
-"""A fake Binance spot REST server on 127.0.0.1: signatures, filters, fills, faults, counting."""
+"""A fake Binance spot REST server on 127.0.0.1, as unkind as Binance itself.
+
+Signatures and the timestamp window (against a server clock that can be off), exchangeInfo
+filters enforced by `binance_rules` (synthetic markets or the real 2023-10 symbol list), fills
+with fees in the received asset or in BNB (mixed within one order when BNB runs out), client
+order ids unique among OPEN orders only (a filled MARKET order's id is accepted again, as on
+Binance), lookups that miss for a moment after an answer was lost, JSON-coded 5xx and 4xx,
+429/418 with Retry-After, `cummulativeQuoteQty` of -1 on old orders. Every request is
+recorded with its weight.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +25,10 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from tests.fakes.binance_rules import Reject, SymbolRules, synthetic_symbol
+
 FEE = Decimal("0.001")
+BNB_FEE = Decimal("0.00075")  # 25% off when BNB pays
 WEIGHTS = {
     "/api/v3/exchangeInfo": 20,
     "/api/v3/ticker/price": 4,
@@ -25,11 +37,15 @@ WEIGHTS = {
     "/api/v3/order": 1,
     "/api/v3/order/test": 1,
     "/api/v3/openOrders": 6,
+    "/api/v3/allOrders": 20,
+    "/api/v3/myTrades": 20,
     "/sapi/v1/account/apiRestrictions": 1,
+    "/sapi/v3/asset/getUserAsset": 5,
     "/api/v3/time": 1,
     "/api/v3/ping": 1,
 }
 GET_ORDER_WEIGHT = 4
+DEFAULT_RECV_WINDOW_MS = 5000
 
 # symbol: (base, quote, price, step, tick, min_qty, min_notional)
 DEFAULT_MARKETS: tuple[tuple[str, str, str, str, str, str, str], ...] = (
@@ -54,8 +70,10 @@ DEFAULT_MARKETS: tuple[tuple[str, str, str, str, str, str, str], ...] = (
 )
 
 
-class Timeout(Exception):
-    """Internal: the request should hang past the client's timeout."""
+class _ApiError(Exception):
+    def __init__(self, status: int, code: int, msg: str) -> None:
+        super().__init__(msg)
+        self.status, self.code, self.msg = status, code, msg
 
 
 @dataclass
@@ -64,6 +82,16 @@ class Account:
     secret: str
     balances: dict[str, Decimal]
     permissions: dict[str, Any]
+    pay_fees_in_bnb: bool = False
+
+
+@dataclass
+class Fill:
+    price: Decimal
+    qty: Decimal
+    commission: Decimal
+    commission_asset: str
+    trade_id: int
 
 
 @dataclass
@@ -78,10 +106,24 @@ class Order:
     quote_qty: Decimal
     status: str
     price: Decimal
-    commission: Decimal
-    commission_asset: str
+    fills: list[Fill]
     time_ms: int
     orig_quote_qty: Decimal = Decimal(0)
+    visible_at: float = 0.0  # monotonic time from which lookups find it
+    cost_unknown: bool = False  # Binance answers cummulativeQuoteQty -1 ("data not available")
+
+    @property
+    def commission(self) -> dict[str, Decimal]:
+        paid: dict[str, Decimal] = {}
+        for fill in self.fills:
+            paid[fill.commission_asset] = paid.get(fill.commission_asset, Decimal(0)) + (
+                fill.commission
+            )
+        return paid
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ("NEW", "PARTIALLY_FILLED")
 
 
 @dataclass
@@ -98,49 +140,108 @@ class Recorded:
 
 @dataclass
 class Fault:
+    """A fault on matching requests. `kind`:
+    500 | 502 | 503: HTML error page (nothing booked);
+    code: a JSON body {"code": code, "msg": msg} with HTTP `status`, after booking the order
+          when `booked` (Binance's -1001/-1006/-1007/-1008: outcome unknown, maybe executed);
+    429 | 418: rate limited with Retry-After (never booked);
+    timeout: hangs past the client's timeout before booking; timeout_after: books, then hangs;
+    garbage: a 200 whose body is not JSON (a proxy's maintenance page);
+    payload: a 200 with `payload` as its JSON body (a shape nobody expected);
+    partial: the MARKET order runs out of liquidity (EXPIRED, half filled);
+    latency: answers after `delay` seconds.
+    """
+
     path: str
-    kind: str  # 500 | 502 | 429 | 418 | timeout | timeout_after | partial | latency
+    kind: str
     remaining: int | None  # None: forever (with probability)
     probability: float = 1.0
     api_key: str | None = None
     retry_after: int = 1
     delay: float = 0.0
     method: str | None = None
+    code: int = -1001
+    status: int = 503
+    msg: str = ""
+    booked: bool = False
+    payload: Any = None
+
+
+ERROR_MESSAGES = {
+    -1001: "Internal error; unable to process your request. Please try again.",
+    -1006: "An unexpected response was received from the message bus. Execution status unknown.",
+    -1007: "Timeout waiting for response from backend server. Send status unknown; "
+    "execution status unknown.",
+    -1008: "Server is currently overloaded with other requests. Please try again in a few minutes.",
+}
 
 
 class FakeBinance:
     """Drive it from tests: accounts, prices, faults; read back requests, orders, balances."""
 
-    def __init__(self, *, seed: int = 1, timeout_sleep: float = 3.0) -> None:
-        self.markets: dict[str, tuple[str, str, Decimal, Decimal, Decimal, Decimal]] = {}
+    def __init__(
+        self,
+        *,
+        seed: int = 1,
+        timeout_sleep: float = 3.0,
+        symbols: list[dict[str, Any]] | None = None,
+        prices: dict[str, Decimal | str] | None = None,
+    ) -> None:
+        self.markets: dict[str, SymbolRules] = {}
         self.prices: dict[str, Decimal] = {}
-        for base, quote, price, step, tick, min_qty, min_notional in DEFAULT_MARKETS:
-            symbol = base + quote
-            self.markets[symbol] = (
-                base,
-                quote,
-                Decimal(step),
-                Decimal(tick),
-                Decimal(min_qty),
-                Decimal(min_notional),
-            )
-            self.prices[symbol] = Decimal(price)
+        if symbols is None:
+            for base, quote, price, step, tick, min_qty, min_notional in DEFAULT_MARKETS:
+                raw = synthetic_symbol(
+                    base, quote, step=step, tick=tick, min_qty=min_qty, min_notional=min_notional
+                )
+                self.markets[raw["symbol"]] = SymbolRules.from_exchange_info(raw)
+                self.prices[raw["symbol"]] = Decimal(price)
+        else:
+            for raw in symbols:
+                self.markets[raw["symbol"]] = SymbolRules.from_exchange_info(raw)
+        for symbol, price in (prices or {}).items():
+            self.prices[symbol.replace("/", "")] = Decimal(str(price))
         self.accounts: dict[str, Account] = {}
         self.order_book: list[Order] = []
-        self._by_client: dict[tuple[str, str], Order] = {}
         self._ids = itertools.count(1000)
+        self._trade_ids = itertools.count(50_000)
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
         self.random = random.Random(seed)
         self.timeout_sleep = timeout_sleep
-        self.recv_window_ms = 60_000
+        self.clock_offset_ms = 0  # the server's clock minus ours: -1021 unless clients sync
+        self.lookup_delay = 1.5  # seconds an order stays invisible after its answer was lost
+        self.strict_client_ids = False  # refuse every reused id (kinder than Binance: opt in)
+        self.fills_per_order = 1
+        self.rate_limits: list[dict[str, Any]] = [
+            {
+                "rateLimitType": "REQUEST_WEIGHT",
+                "interval": "MINUTE",
+                "intervalNum": 1,
+                "limit": 6000,
+            },
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+            {
+                "rateLimitType": "RAW_REQUESTS",
+                "interval": "MINUTE",
+                "intervalNum": 5,
+                "limit": 61000,
+            },
+        ]
         self._runner: web.AppRunner | None = None
         self.port = 0
 
-    # --- control ---------------------------------------------------------------------------------
+    # --- control ---------------------------------------------------------------------------
 
     def add_account(
-        self, api_key: str, secret: str, balances: dict[str, Any] | None = None, **permissions: Any
+        self,
+        api_key: str,
+        secret: str,
+        balances: dict[str, Any] | None = None,
+        *,
+        pay_fees_in_bnb: bool = False,
+        **permissions: Any,
     ) -> Account:
         perms = {
             "ipRestrict": False,
@@ -157,7 +258,11 @@ class FakeBinance:
         }
         perms.update(permissions)
         account = Account(
-            api_key, secret, {a: Decimal(str(v)) for a, v in (balances or {}).items()}, perms
+            api_key,
+            secret,
+            {a: Decimal(str(v)) for a, v in (balances or {}).items()},
+            perms,
+            pay_fees_in_bnb,
         )
         self.accounts[api_key] = account
         return account
@@ -179,8 +284,27 @@ class FakeBinance:
         retry_after: int = 1,
         delay: float = 0.0,
         method: str | None = None,
+        code: int = -1001,
+        status: int = 503,
+        msg: str = "",
+        booked: bool = False,
+        payload: Any = None,
     ) -> Fault:
-        fault = Fault(path, kind, count, probability, api_key, retry_after, delay, method)
+        fault = Fault(
+            path,
+            kind,
+            count,
+            probability,
+            api_key,
+            retry_after,
+            delay,
+            method,
+            code,
+            status,
+            msg or ERROR_MESSAGES.get(code, "error"),
+            booked,
+            payload,
+        )
         self.faults.append(fault)
         return fault
 
@@ -210,6 +334,9 @@ class FakeBinance:
             and r.method == "POST"
             and r.params.get("newClientOrderId") == client_order_id
         )
+
+    def server_time_ms(self) -> int:
+        return int(time.time() * 1000) + self.clock_offset_ms
 
     @property
     def url(self) -> str:
@@ -263,6 +390,8 @@ class FakeBinance:
         weight = WEIGHTS.get(path, 1)
         if path == "/api/v3/order" and request.method == "GET":
             weight = GET_ORDER_WEIGHT
+        if path == "/api/v3/openOrders" and "symbol" not in params:
+            weight = 80
         record = Recorded(
             request.method,
             path,
@@ -286,13 +415,21 @@ class FakeBinance:
                 record,
                 int(fault.kind),
                 -1003,
-                "Too many requests; please use the websocket for live updates.",
+                "Too much request weight used; current limit is 6000 request weight per 1 "
+                "MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.",
                 {"Retry-After": str(fault.retry_after)},
             )
         if fault is not None and fault.kind == "timeout":
             await asyncio.sleep(self.timeout_sleep)
             record.status = 504
             return web.Response(status=504)
+        if fault is not None and fault.kind == "garbage":
+            return web.Response(status=200, text="<html>maintenance</html>")
+        if fault is not None and fault.kind == "payload":
+            return self._json(record, fault.payload)
+        if fault is not None and fault.kind == "code" and not fault.booked:
+            record.status = fault.status
+            return self._error(record, fault.status, fault.code, fault.msg)
         try:
             result = self._route(
                 request.method, path, params, api_key, request.query_string, body, fault
@@ -300,9 +437,19 @@ class FakeBinance:
         except _ApiError as error:
             record.status = error.status
             return self._error(record, error.status, error.code, error.msg)
+        except Reject as error:
+            record.status = error.status
+            return self._error(record, error.status, error.code, error.msg)
         record.booked = path == "/api/v3/order" and request.method == "POST"
+        lost = fault is not None and fault.kind in ("timeout_after", "code")
+        if lost and record.booked and self.order_book:
+            # The answer never reaches the client, and for a moment a lookup misses too.
+            self.order_book[-1].visible_at = time.monotonic() + self.lookup_delay
         if fault is not None and fault.kind == "timeout_after":
             await asyncio.sleep(self.timeout_sleep)  # booked, but the answer comes too late
+        if fault is not None and fault.kind == "code":
+            record.status = fault.status
+            return self._error(record, fault.status, fault.code, fault.msg)
         return self._json(record, result)
 
     def _used_weight(self) -> int:
@@ -345,9 +492,16 @@ class FakeBinance:
         expected = hmac.new(account.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, signature):
             raise _ApiError(400, -1022, "Signature for this request is not valid.")
+        # Binance: processed only if timestamp < serverTime + 1000 and serverTime - timestamp
+        # <= recvWindow (rest-api.md "Timing security").
         timestamp = int(params.get("timestamp", "0"))
-        window = int(params.get("recvWindow", self.recv_window_ms))
-        if abs(time.time() * 1000 - timestamp) > window:
+        window = int(params.get("recvWindow", DEFAULT_RECV_WINDOW_MS))
+        server = self.server_time_ms()
+        if timestamp >= server + 1000:
+            raise _ApiError(
+                400, -1021, "Timestamp for this request was 1000ms ahead of the server's time."
+            )
+        if server - timestamp > window:
             raise _ApiError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
         return account
 
@@ -364,7 +518,7 @@ class FakeBinance:
         if path == "/api/v3/ping":
             return {}
         if path == "/api/v3/time":
-            return {"serverTime": int(time.time() * 1000)}
+            return {"serverTime": self.server_time_ms()}
         if path == "/api/v3/exchangeInfo":
             return self._exchange_info()
         if path == "/api/v3/ticker/price":
@@ -372,41 +526,38 @@ class FakeBinance:
                 return {"symbol": params["symbol"], "price": str(self.prices[params["symbol"]])}
             return [{"symbol": s, "price": str(p)} for s, p in self.prices.items()]
         if path == "/api/v3/ticker/24hr":
-            return [
-                {
-                    "symbol": s,
-                    "lastPrice": str(p),
-                    "openPrice": str(p),
-                    "highPrice": str(p),
-                    "lowPrice": str(p),
-                    "volume": "1000",
-                    "quoteVolume": "1000000",
-                    "closeTime": int(time.time() * 1000),
-                }
-                for s, p in self.prices.items()
-            ]
+            return [self._ticker(s, p) for s, p in self.prices.items()]
         account = self._auth(params, api_key, query, body)
         if path == "/api/v3/account":
-            return {
-                "makerCommission": 10,
-                "takerCommission": 10,
-                "canTrade": True,
-                "canWithdraw": False,
-                "canDeposit": True,
-                "accountType": "SPOT",
-                "permissions": ["SPOT"],
-                "updateTime": int(time.time() * 1000),
-                "balances": [
-                    {"asset": a, "free": str(v), "locked": "0.00000000"}
-                    for a, v in account.balances.items()
-                ],
-            }
+            return self._account_json(account)
+        if path == "/sapi/v3/asset/getUserAsset":
+            return [
+                {
+                    "asset": asset,
+                    "free": str(amount),
+                    "locked": "0",
+                    "freeze": "0",
+                    "withdrawing": "0",
+                    "ipoable": "0",
+                    "btcValuation": "0",
+                }
+                for asset, amount in sorted(account.balances.items())
+                if amount > 0 and (not params.get("asset") or params["asset"] == asset)
+            ]
         if path == "/sapi/v1/account/apiRestrictions":
             return account.permissions
         if path == "/api/v3/openOrders":
-            return []
+            return [
+                self._order_json(o, "RESULT")
+                for o in self.order_book
+                if o.api_key == account.api_key and o.is_open
+            ]
         if path == "/api/v3/order" and method == "GET":
             return self._get_order(account, params)
+        if path == "/api/v3/allOrders":
+            return self._all_orders(account, params)
+        if path == "/api/v3/myTrades":
+            return self._my_trades(account, params)
         if path in ("/api/v3/order", "/api/v3/order/test") and method == "POST":
             if not account.permissions.get("enableSpotAndMarginTrading"):
                 raise _ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
@@ -416,137 +567,81 @@ class FakeBinance:
                 test=path.endswith("/test"),
                 partial=fault is not None and fault.kind == "partial",
             )
-            return {} if order is None else self._order_json(order, full=True)
+            if order is None:
+                return {}
+            return self._order_json(order, params.get("newOrderRespType", "FULL"))
         raise _ApiError(404, -1100, f"unknown endpoint {path}")
 
+    def _ticker(self, symbol: str, price: Decimal) -> dict[str, Any]:
+        return {
+            "symbol": symbol,
+            "lastPrice": str(price),
+            "openPrice": str(price),
+            "highPrice": str(price),
+            "lowPrice": str(price),
+            "volume": "1000",
+            "quoteVolume": "1000000",
+            "closeTime": int(time.time() * 1000),
+        }
+
+    def _account_json(self, account: Account) -> dict[str, Any]:
+        return {
+            "makerCommission": 10,
+            "takerCommission": 10,
+            "canTrade": True,
+            "canWithdraw": False,
+            "canDeposit": True,
+            "accountType": "SPOT",
+            "permissions": ["SPOT"],
+            "updateTime": int(time.time() * 1000),
+            "balances": [
+                {"asset": a, "free": str(v), "locked": "0.00000000"}
+                for a, v in account.balances.items()
+            ],
+        }
+
     def _exchange_info(self) -> dict[str, Any]:
-        symbols = []
-        for symbol, (base, quote, step, tick, min_qty, min_notional) in self.markets.items():
-            symbols.append(
-                {
-                    "symbol": symbol,
-                    "status": "TRADING",
-                    "baseAsset": base,
-                    "baseAssetPrecision": 8,
-                    "quoteAsset": quote,
-                    "quotePrecision": 8,
-                    "quoteAssetPrecision": 8,
-                    "baseCommissionPrecision": 8,
-                    "quoteCommissionPrecision": 8,
-                    "orderTypes": [
-                        "LIMIT",
-                        "LIMIT_MAKER",
-                        "MARKET",
-                        "STOP_LOSS_LIMIT",
-                        "TAKE_PROFIT_LIMIT",
-                    ],
-                    "icebergAllowed": True,
-                    "ocoAllowed": True,
-                    "otoAllowed": True,
-                    "quoteOrderQtyMarketAllowed": True,
-                    "allowTrailingStop": True,
-                    "cancelReplaceAllowed": True,
-                    "isSpotTradingAllowed": True,
-                    "isMarginTradingAllowed": False,
-                    "filters": [
-                        {
-                            "filterType": "PRICE_FILTER",
-                            "minPrice": str(tick),
-                            "maxPrice": "1000000.00",
-                            "tickSize": str(tick),
-                        },
-                        {
-                            "filterType": "LOT_SIZE",
-                            "minQty": str(min_qty),
-                            "maxQty": "9000000",
-                            "stepSize": str(step),
-                        },
-                        {
-                            "filterType": "MARKET_LOT_SIZE",
-                            "minQty": "0",
-                            "maxQty": "9000000",
-                            "stepSize": "0",
-                        },
-                        {
-                            "filterType": "NOTIONAL",
-                            "minNotional": str(min_notional),
-                            "applyMinToMarket": True,
-                            "maxNotional": "9000000",
-                            "applyMaxToMarket": False,
-                            "avgPriceMins": 5,
-                        },
-                    ],
-                    "permissions": [],
-                    "permissionSets": [["SPOT"]],
-                    "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
-                    "allowedSelfTradePreventionModes": [
-                        "EXPIRE_TAKER",
-                        "EXPIRE_MAKER",
-                        "EXPIRE_BOTH",
-                    ],
-                }
-            )
         return {
             "timezone": "UTC",
-            "serverTime": int(time.time() * 1000),
-            "rateLimits": [
-                {
-                    "rateLimitType": "REQUEST_WEIGHT",
-                    "interval": "MINUTE",
-                    "intervalNum": 1,
-                    "limit": 6000,
-                },
-                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-                {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
-            ],
+            "serverTime": self.server_time_ms(),
+            "rateLimits": self.rate_limits,
             "exchangeFilters": [],
-            "symbols": symbols,
+            "symbols": [rules.raw for rules in self.markets.values()],
         }
+
+    # --- orders -----------------------------------------------------------------------------
 
     def _new_order(
         self, account: Account, params: dict[str, str], *, test: bool, partial: bool
     ) -> Order | None:
         symbol = params.get("symbol", "")
-        if symbol not in self.markets:
+        rules = self.markets.get(symbol)
+        if rules is None or symbol not in self.prices:
             raise _ApiError(400, -1121, "Invalid symbol.")
         if params.get("type") != "MARKET":
             raise _ApiError(400, -1116, "Invalid orderType.")
-        base, quote, step, _tick, min_qty, min_notional = self.markets[symbol]
-        price = self.prices[symbol]
         side = params.get("side", "")
         cid = params.get("newClientOrderId") or f"fake{next(self._ids)}"
-        if (account.api_key, cid) in self._by_client:
-            raise _ApiError(400, -2010, "Duplicate order sent.")
-        if "quoteOrderQty" in params:
-            quote_qty = Decimal(params["quoteOrderQty"])
-            qty = (quote_qty / price / step).to_integral_value(ROUND_DOWN) * step
-        else:
-            qty = Decimal(params.get("quantity", "0"))
-            if qty % step != 0:
-                raise _ApiError(400, -1013, "Filter failure: LOT_SIZE")
-        if qty < min_qty:
-            raise _ApiError(400, -1013, "Filter failure: LOT_SIZE")
-        if qty * price < min_notional:
-            raise _ApiError(400, -1013, "Filter failure: NOTIONAL")
+        # Binance keeps newClientOrderId unique among OPEN orders only.
+        for order in self.order_book:
+            if order.api_key == account.api_key and order.client_order_id == cid:
+                if order.is_open or self.strict_client_ids:
+                    raise _ApiError(400, -2010, "Duplicate order sent.")
+        price = self.prices[symbol]
+        quote_qty = Decimal(params["quoteOrderQty"]) if "quoteOrderQty" in params else None
+        quantity = Decimal(params["quantity"]) if "quantity" in params else None
+        qty = rules.market_quantity(quantity=quantity, quote_order_qty=quote_qty, price=price)
         executed = qty
         if partial:
-            executed = (qty / 2 / step).to_integral_value(ROUND_DOWN) * step
-        cost = executed * price
+            executed = (qty / 2 / rules.step).to_integral_value(ROUND_DOWN) * rules.step
         balances = account.balances
-        if side == "SELL" and balances.get(base, Decimal(0)) < qty:
+        if side == "SELL" and balances.get(rules.base, Decimal(0)) < qty:
             raise _ApiError(400, -2010, "Account has insufficient balance for requested action.")
-        if side == "BUY" and balances.get(quote, Decimal(0)) < qty * price:
+        if side == "BUY" and balances.get(rules.quote, Decimal(0)) < qty * price:
             raise _ApiError(400, -2010, "Account has insufficient balance for requested action.")
         if test:
             return None
-        if side == "SELL":
-            commission, commission_asset = cost * FEE, quote
-            balances[base] = balances.get(base, Decimal(0)) - executed
-            balances[quote] = balances.get(quote, Decimal(0)) + cost - commission
-        else:
-            commission, commission_asset = executed * FEE, base
-            balances[quote] = balances.get(quote, Decimal(0)) - cost
-            balances[base] = balances.get(base, Decimal(0)) + executed - commission
+        fills = self._fill(account, rules, side, executed, price)
         order = Order(
             account.api_key,
             symbol,
@@ -555,82 +650,161 @@ class FakeBinance:
             side,
             qty,
             executed,
-            cost,
+            sum((f.qty * f.price for f in fills), Decimal(0)),
             "EXPIRED" if executed < qty else "FILLED",
             price,
-            commission,
-            commission_asset,
+            fills,
             int(time.time() * 1000),
-            Decimal(params.get("quoteOrderQty", "0")),
+            quote_qty or Decimal(0),
         )
         self.order_book.append(order)
-        self._by_client[(account.api_key, cid)] = order
         return order
+
+    def _fill(
+        self, account: Account, rules: SymbolRules, side: str, executed: Decimal, price: Decimal
+    ) -> list[Fill]:
+        """Move the balances fill by fill; each fill's fee in BNB while BNB lasts (if the
+        account pays fees in BNB), else in the asset received."""
+        if executed <= 0:
+            return []
+        parts = max(1, self.fills_per_order)
+        chunk = (executed / parts / rules.step).to_integral_value(ROUND_DOWN) * rules.step
+        sizes = [chunk] * (parts - 1) + [executed - chunk * (parts - 1)]
+        balances = account.balances
+        fills = []
+        for qty in (s for s in sizes if s > 0):
+            gross = qty * price
+            received, spent = (
+                (rules.quote, rules.base) if side == "SELL" else (rules.base, rules.quote)
+            )
+            got = gross if side == "SELL" else qty
+            balances[spent] = balances.get(spent, Decimal(0)) - (qty if side == "SELL" else gross)
+            asset, commission = received, got * FEE
+            bnb_price = self._bnb_price(rules.quote)
+            if account.pay_fees_in_bnb and bnb_price:
+                in_bnb = (gross * BNB_FEE / bnb_price).quantize(Decimal("0.00000001"))
+                if balances.get("BNB", Decimal(0)) >= in_bnb:
+                    asset, commission = "BNB", in_bnb
+            balances[received] = balances.get(received, Decimal(0)) + got
+            balances[asset] = balances.get(asset, Decimal(0)) - commission
+            fills.append(Fill(price, qty, commission, asset, next(self._trade_ids)))
+        return fills
+
+    def _bnb_price(self, quote: str) -> Decimal | None:
+        if quote == "BNB":
+            return Decimal(1)
+        return self.prices.get("BNB" + quote)
+
+    def _visible(self, order: Order) -> bool:
+        return time.monotonic() >= order.visible_at
 
     def _get_order(self, account: Account, params: dict[str, str]) -> dict[str, Any]:
         cid = params.get("origClientOrderId")
-        order = self._by_client.get((account.api_key, cid or ""))
-        if order is None and params.get("orderId"):
-            order = next(
-                (
-                    o
-                    for o in self.order_book
-                    if o.api_key == account.api_key and str(o.order_id) == params["orderId"]
-                ),
-                None,
-            )
-        if order is None:
+        matches = [
+            o
+            for o in self.order_book
+            if o.api_key == account.api_key
+            and o.symbol == params.get("symbol")
+            and ((cid and o.client_order_id == cid) or str(o.order_id) == params.get("orderId"))
+            and self._visible(o)
+        ]
+        if not matches:
             raise _ApiError(400, -2013, "Order does not exist.")
-        return self._order_json(order, full=False)
+        return self._order_json(matches[-1], "QUERY")
+
+    def _window(self, order: Order, params: dict[str, str]) -> bool:
+        start = int(params.get("startTime", 0) or 0)
+        end = int(params.get("endTime", 0) or 0) or 1 << 62
+        return start <= order.time_ms <= end
+
+    def _all_orders(self, account: Account, params: dict[str, str]) -> list[dict[str, Any]]:
+        if "symbol" not in params:
+            raise _ApiError(400, -1102, "Mandatory parameter 'symbol' was not sent.")
+        return [
+            self._order_json(o, "QUERY")
+            for o in self.order_book
+            if o.api_key == account.api_key
+            and o.symbol == params["symbol"]
+            and self._window(o, params)
+            and self._visible(o)
+        ]
+
+    def _my_trades(self, account: Account, params: dict[str, str]) -> list[dict[str, Any]]:
+        trades = []
+        for order in self.order_book:
+            if order.api_key != account.api_key or order.symbol != params.get("symbol"):
+                continue
+            if not self._window(order, params) or not self._visible(order):
+                continue
+            for fill in order.fills:
+                trades.append(
+                    {
+                        "symbol": order.symbol,
+                        "id": fill.trade_id,
+                        "orderId": order.order_id,
+                        "orderListId": -1,
+                        "price": str(fill.price),
+                        "qty": str(fill.qty),
+                        "quoteQty": str(fill.qty * fill.price),
+                        "commission": str(fill.commission),
+                        "commissionAsset": fill.commission_asset,
+                        "time": order.time_ms,
+                        "isBuyer": order.side == "BUY",
+                        "isMaker": False,
+                        "isBestMatch": True,
+                    }
+                )
+        return trades
 
     @staticmethod
-    def _order_json(order: Order, *, full: bool) -> dict[str, Any]:
+    def _order_json(order: Order, kind: str) -> dict[str, Any]:
+        """The order as Binance answers a POST (ACK, RESULT, FULL) or a query (QUERY)."""
         payload: dict[str, Any] = {
             "symbol": order.symbol,
             "orderId": order.order_id,
             "orderListId": -1,
             "clientOrderId": order.client_order_id,
             "transactTime": order.time_ms,
-            "price": "0.00000000",
-            "origQty": str(order.orig_qty),
-            "executedQty": str(order.executed_qty),
-            "cummulativeQuoteQty": str(order.quote_qty),
-            "status": order.status,
-            "timeInForce": "GTC",
-            "type": "MARKET",
-            "side": order.side,
-            "workingTime": order.time_ms,
-            "selfTradePreventionMode": "EXPIRE_MAKER",
-            "origQuoteOrderQty": str(order.orig_quote_qty),
         }
-        if full:
-            payload["fills"] = (
-                [
-                    {
-                        "price": str(order.price),
-                        "qty": str(order.executed_qty),
-                        "commission": str(order.commission),
-                        "commissionAsset": order.commission_asset,
-                        "tradeId": order.order_id,
-                    }
-                ]
-                if order.executed_qty
-                else []
-            )
-        else:
+        if kind == "ACK":
+            return payload
+        payload.update(
+            {
+                "price": "0.00000000",
+                "origQty": str(order.orig_qty),
+                "executedQty": str(order.executed_qty),
+                "cummulativeQuoteQty": "-1.00000000"
+                if order.cost_unknown
+                else str(order.quote_qty),
+                "status": order.status,
+                "timeInForce": "GTC",
+                "type": "MARKET",
+                "side": order.side,
+                "workingTime": order.time_ms,
+                "selfTradePreventionMode": "EXPIRE_MAKER",
+                "origQuoteOrderQty": str(order.orig_quote_qty),
+            }
+        )
+        if kind == "FULL":
+            payload["fills"] = [
+                {
+                    "price": str(f.price),
+                    "qty": str(f.qty),
+                    "commission": str(f.commission),
+                    "commissionAsset": f.commission_asset,
+                    "tradeId": f.trade_id,
+                }
+                for f in order.fills
+            ]
+        elif kind == "QUERY":
+            del payload["transactTime"]
             payload.update(
                 {
                     "time": order.time_ms,
                     "updateTime": order.time_ms,
                     "isWorking": True,
-                    "stopPrice": "0",
-                    "icebergQty": "0",
+                    "stopPrice": "0.00000000",
+                    "icebergQty": "0.00000000",
                 }
             )
         return payload
-
-
-class _ApiError(Exception):
-    def __init__(self, status: int, code: int, msg: str) -> None:
-        super().__init__(msg)
-        self.status, self.code, self.msg = status, code, msg
