@@ -91,6 +91,7 @@ async def our_wave(dry_run: bool, *, budget: int | None = None) -> dict[str, Any
             wall = time.perf_counter() - started
             figures = _counts(fake, wall)
             figures["statuses"] = {s: statuses.count(s) for s in set(statuses)}
+            await rebalancer.close()
             await hubs.close()
             await engine.dispose()
             return figures

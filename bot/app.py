@@ -52,14 +52,15 @@ async def _post_init(application: BotApplication) -> None:
     settings: Settings = application.bot_data["settings"]
     services = await Services.create(settings)
     application.bot_data["services"] = services
-    reconciled = await services.rebalancer.reconcile_interrupted()
+    reconciled = await services.rebalancer.reconcile()
     if reconciled:
-        log.info("reconciled %d interrupted run(s)", reconciled)
+        log.info("reconciled the open runs and unsettled orders of %d user(s)", reconciled)
     reported = await jobs.send_unreported(application)
     if reported:
         log.info("sent %d report(s) a restart had held back", reported)
     restored = await jobs.restore_jobs(application)
     log.info("restored %d scheduled job(s)", restored)
+    jobs.schedule_reconciliation(application, settings.reconcile_interval_seconds)
     await register_command_menus(application.bot)
 
 

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     exchange_rate_limit: bool = True
     exchange_timeout_seconds: float = Field(default=10.0, gt=0)
     price_ttl_seconds: float = Field(default=10.0, gt=0)
+    max_concurrent_runs: int = Field(default=32, ge=1, le=500)
+    reconcile_interval_seconds: float = Field(default=60.0, gt=0)
+    unknown_order_grace_seconds: float = Field(default=600.0, gt=0)
 
     @field_validator("encryption_keys", mode="before")
     @classmethod

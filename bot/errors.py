@@ -90,12 +90,28 @@ class TemporaryExchangeError(ExchangeError):
     temporary = True
 
 
-class RateLimited(TemporaryExchangeError):
-    """The exchange asked us to slow down (429/418); `retry_after` in seconds when known."""
+class OutcomeUnknown(TemporaryExchangeError):
+    """The request may or may not have been executed (a timeout, a 5xx, Binance's -1001,
+    -1006, -1007, -1008). For a read: retry. For an order: look it up, never resend."""
 
-    def __init__(self, message: str = "rate limited", retry_after: float | None = None) -> None:
+
+class ClockSkew(TemporaryExchangeError):
+    """The exchange refused a signed request's timestamp (-1021): our clock is off."""
+
+
+class RateLimited(TemporaryExchangeError):
+    """The exchange asked us to slow down (429/418); `retry_after` in seconds when known.
+
+    Binance rejects such a request before processing it, so an order refused this way was
+    not placed (unlike `OutcomeUnknown`). `banned` marks a 418: the IP is banned for a while.
+    """
+
+    def __init__(
+        self, message: str = "rate limited", retry_after: float | None = None, banned: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.banned = banned
 
 
 class RunInProgress(UserError):

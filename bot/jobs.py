@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 MISFIRE_GRACE_SECONDS = 3600  # a run missed by less than this still happens (coalesced into one)
 MAX_JITTER_SECONDS = 30.0
+FAILURES_BEFORE_PAUSE = 3  # scheduled runs failing in a row (not for an outage) pause automation
+RECONCILE_JOB = "reconcile"
+PAUSING_PROBLEMS = {Problem.AUTH: "auth", Problem.PERMISSION: "auth"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,17 +162,78 @@ async def run_scheduled(context: BotContext) -> None:
             # Nothing was recorded or sent; next_run_at stays due, so the next start runs it.
             log.info("user %s: scheduled run let go, the bot is stopping", data.user_id)
             return
-        except NotConfigured as error:
+        except NotConfigured as error:  # the account itself is gone
             await _pause(context, data, account.notify_level, reason="not_configured")
             log.info("user %s: paused, not configured (%s)", data.user_id, error.message)
             return
         await services.accounts.set_schedule(
             data.user_id, next_run_at=next_at, last_run_at=utcnow()
         )
-        if result.problem == Problem.AUTH or result.problem == Problem.PERMISSION:
-            await _pause(context, data, account.notify_level, reason="auth", result=result)
+        reason = _pause_reason(result)
+        if reason is not None:
+            log.info("user %s: automation paused (%s)", data.user_id, reason)
+            await _pause(context, data, account.notify_level, reason=reason, result=result)
             return
         await notify(context, data, account.notify_level, result)
+
+
+def _pause_reason(result: RunResult) -> str | None:
+    """Why a scheduled run's outcome stops the user's automation, if it does."""
+    if result.problem in PAUSING_PROBLEMS:
+        return PAUSING_PROBLEMS[result.problem]
+    if result.problem == Problem.NOT_CONFIGURED:
+        return "not_configured"
+    streak = result.detail.get("failure_streak")
+    if isinstance(streak, int) and streak >= FAILURES_BEFORE_PAUSE:
+        return "errors"
+    return None
+
+
+def schedule_reconciliation(application: BotApplication, interval_seconds: float) -> None:
+    """Every `interval_seconds`: close runs whose process died, look unsettled orders up, and
+    tell users whose reported outcome the exchange has since changed."""
+    assert application.job_queue is not None  # noqa: S101
+    application.job_queue.run_repeating(
+        reconcile_job,
+        interval=interval_seconds,
+        first=interval_seconds,
+        name=RECONCILE_JOB,
+        job_kwargs={"id": RECONCILE_JOB, "replace_existing": True, "coalesce": True},
+    )
+
+
+async def reconcile_job(context: BotContext) -> None:
+    await context.services.rebalancer.reconcile()
+    await send_revisions(context.application)
+
+
+async def send_revisions(application: BotApplication) -> int:
+    """One message per run whose reported outcome reconciliation changed, as /notify allows."""
+    services = application.bot_data["services"]
+    sent = 0
+    for result in await services.history.revisions():
+        try:
+            account = await services.accounts.get(result.user_id)
+        except NotConfigured:
+            continue
+        text = None
+        if not account.blocked_bot:
+            with use_locale(account.language):
+                if notifications.result_message(result, account.notify_level) is not None:
+                    text = notifications.revision_text(result, account.timezone)
+        if text is not None:
+            try:
+                await application.bot.send_message(account.telegram_id, text)
+                sent += 1
+            except Forbidden:
+                await services.accounts.mark_blocked(result.user_id, True)
+            except TelegramError:
+                log.warning(
+                    "user %s: revision of run %s not delivered", result.user_id, result.run_id
+                )
+                continue
+        await services.history.mark_revision_notified(result.user_id, result.run_id)
+    return sent
 
 
 async def _pause(

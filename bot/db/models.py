@@ -54,6 +54,9 @@ class RunStatus(enum.StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     INTERRUPTED = "interrupted"
+    # Over, but the exchange has not yet said what became of an order (a lost answer): its
+    # orders stay on the reconcile list and the record is corrected when the exchange answers.
+    UNRESOLVED = "unresolved"
 
     @property
     def is_final(self) -> bool:
@@ -145,6 +148,9 @@ class TraderSession(Base):
     dry_run: Mapped[bool] = mapped_column(Boolean, default=True)
     notify_level: Mapped[str] = mapped_column(String(16), default=NotifyLevel.ALL.value)
     paused_reason: Mapped[str | None] = mapped_column(String(64))
+    # Scheduled runs in a row that failed for a reason the user or we must fix (not an
+    # exchange outage); automation pauses when it reaches a few.
+    failure_streak: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     user: Mapped[User] = relationship(back_populates="session")
@@ -190,6 +196,9 @@ class RebalanceRun(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
     notified_at: Mapped[datetime | None]
+    # Reconciliation changed the outcome after it was reported: the user is told once.
+    revised_at: Mapped[datetime | None]
+    revision_notified_at: Mapped[datetime | None]
 
     orders: Mapped[list[Order]] = relationship(
         back_populates="run", cascade="all, delete-orphan", passive_deletes=True
@@ -215,10 +224,13 @@ class Order(Base):
     cost: Mapped[Decimal | None]
     price: Mapped[Decimal | None]
     filled: Mapped[Decimal | None]
-    fee: Mapped[Decimal | None]
-    fee_currency: Mapped[str | None] = mapped_column(String(16))
+    fees: Mapped[dict[str, Any] | None]  # currency -> "amount"; None: not reported yet
+    fee_quote: Mapped[Decimal | None]  # the fees in the run's quote, each at its own price
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]  # when the request left (the lookup window starts here)
+    lookups: Mapped[int] = mapped_column(Integer, default=0)  # lookups that missed it
+    next_check_at: Mapped[datetime | None] = mapped_column(index=True)  # due for a lookup
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -235,6 +247,19 @@ class AppState(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class RunLease(Base):
+    """Who runs a user's rebalance now, until when (SQLite; PostgreSQL uses advisory locks).
+    A process renews its leases while it runs; a dead one's leases expire."""
+
+    __tablename__ = "run_leases"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    owner: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
 
 
 class PortfolioSnapshot(Base):

@@ -24,6 +24,8 @@ from bot.db.models import (
 )
 from bot.db.types import utcnow
 
+UNSETTLED_ORDERS = ("pending", "unknown")
+
 
 class _Repository:
     def __init__(self, session: AsyncSession) -> None:
@@ -141,22 +143,22 @@ class RunRepository(_Repository):
         return list(rows)
 
     async def total_fees(self, user_id: int) -> dict[str, Decimal]:
-        """Fees paid on live orders per fee currency, summed in Python to stay exact everywhere."""
-        rows = await self.session.execute(
-            select(Order.fee, Order.fee_currency)
+        """Fees paid on live orders per currency, summed in Python to stay exact everywhere."""
+        rows = await self.session.scalars(
+            select(Order.fees)
             .join(RebalanceRun, RebalanceRun.id == Order.run_id)
             .where(
                 Order.user_id == user_id,
                 RebalanceRun.user_id == user_id,
                 RebalanceRun.dry_run.is_(False),
-                Order.fee.is_not(None),
+                Order.fees.is_not(None),
             )
         )
-        fees: dict[str, Decimal] = {}
-        for fee, currency in rows:
-            if fee and currency:
-                fees[currency] = fees.get(currency, Decimal(0)) + fee
-        return fees
+        totals: dict[str, Decimal] = {}
+        for fees in rows:
+            for currency, amount in (fees or {}).items():
+                totals[currency] = totals.get(currency, Decimal(0)) + Decimal(str(amount))
+        return {currency: amount for currency, amount in totals.items() if amount}
 
 
 class OrderRepository(_Repository):
@@ -176,6 +178,28 @@ class OrderRepository(_Repository):
         return await self.session.scalar(
             select(Order).where(Order.user_id == user_id, Order.client_order_id == client_order_id)
         )
+
+    async def count_unsettled(self, user_id: int) -> int:
+        total = await self.session.scalar(
+            select(func.count())
+            .select_from(Order)
+            .where(Order.user_id == user_id, Order.status.in_(UNSETTLED_ORDERS))
+        )
+        return int(total or 0)
+
+    async def unsettled(self, user_id: int) -> list[Order]:
+        """Orders whose outcome the exchange has not told us yet, and absent ones still being
+        re-checked: the user's reconcile list."""
+        rows = await self.session.scalars(
+            select(Order)
+            .where(
+                Order.user_id == user_id,
+                Order.status.in_(UNSETTLED_ORDERS)
+                | ((Order.status == "not_placed") & Order.next_check_at.is_not(None)),
+            )
+            .order_by(Order.id)
+        )
+        return list(rows)
 
 
 class SnapshotRepository(_Repository):
@@ -245,6 +269,31 @@ class SystemRepository(_Repository):
                 RebalanceRun.notified_at.is_(None),
                 RebalanceRun.status.in_(final),
                 RebalanceRun.started_at >= since,
+            )
+            .order_by(RebalanceRun.id)
+        )
+        return list(rows)
+
+    async def users_to_reconcile(self, now: datetime) -> list[int]:
+        """Users with a run left open, or an order due for a lookup (the reconcile list)."""
+        open_runs = select(RebalanceRun.user_id).where(
+            RebalanceRun.status.in_([RunStatus.PLANNED.value, RunStatus.EXECUTING.value])
+        )
+        due = select(Order.user_id).where(
+            (Order.status.in_(UNSETTLED_ORDERS) & (Order.next_check_at.is_(None)))
+            | (Order.next_check_at <= now)
+        )
+        rows = await self.session.scalars(open_runs.union(due))
+        return sorted(set(rows))
+
+    async def revised_runs(self, since: datetime) -> list[RebalanceRun]:
+        """Runs whose reported outcome reconciliation changed, not yet told to their user."""
+        rows = await self.session.scalars(
+            select(RebalanceRun)
+            .where(
+                RebalanceRun.revised_at.is_not(None),
+                RebalanceRun.revision_notified_at.is_(None),
+                RebalanceRun.revised_at >= since,
             )
             .order_by(RebalanceRun.id)
         )

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
 from bot.domain.drift import drift_points, max_drift, needs_rebalance
+from bot.domain.limits import (
+    DroppedLeg,
+    DropReason,
+    buy_cost,
+    round_down,
+    sell_amount,
+)
 from bot.domain.market import Market
 from bot.domain.valuation import HUNDRED, ZERO, Valuation, price_in_quote, value_portfolio
 
@@ -15,18 +21,6 @@ DEFAULT_FEE_RATE = Decimal("0.001")
 DEFAULT_FEE_RESERVE = Decimal("0.005")  # of the portfolio, kept in the quote for fees/slippage
 DEFAULT_SAFETY_MARGIN = Decimal("1.05")  # over the exchange minimum, so a price tick cannot fail it
 DEFAULT_HUBS = ("USDT", "BTC", "ETH", "BNB", "FDUSD")
-COST_STEP = Decimal("0.00000001")  # quoteOrderQty precision (Binance quote precision is 8)
-
-
-class DropReason(enum.StrEnum):
-    WITHIN_THRESHOLD = "within_threshold"
-    BELOW_MIN_COST = "below_min_cost"
-    BELOW_MIN_AMOUNT = "below_min_amount"
-    BELOW_USER_MIN = "below_user_min"
-    ROUNDS_TO_ZERO = "rounds_to_zero"
-    NO_MARKET = "no_market"
-    NO_PRICE = "no_price"
-    INSUFFICIENT_QUOTE = "insufficient_quote"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,20 +38,6 @@ class PlannedLeg:
     cost: Decimal | None = None
     hop: int = 1
     depends_on: str | None = None
-
-    @property
-    def spends_quote(self) -> Decimal:
-        """Portfolio quote this leg consumes (first-hop buys only)."""
-        return self.cost or ZERO if self.side == "buy" and self.depends_on is None else ZERO
-
-
-@dataclass(frozen=True, slots=True)
-class DroppedLeg:
-    asset: str
-    side: str
-    value: Decimal
-    reason: DropReason
-    symbol: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +64,6 @@ class TradePlan:
         return not self.sells and not self.buys
 
 
-def round_down(value: Decimal, step: Decimal) -> Decimal:
-    if step <= 0:
-        return value
-    return (value / step).to_integral_value(rounding=ROUND_DOWN) * step
-
-
 @dataclass
 class _Rules:
     markets: Mapping[str, Market]
@@ -104,47 +78,22 @@ class _Rules:
     def check_amount(
         self, market: Market, amount: Decimal, asset: str, side: str, value: Decimal
     ) -> Decimal | None:
-        """Round a base amount down to the step and check every limit after rounding."""
-        amount = round_down(amount, market.amount_step)
-        for limit in (market.max_amount, market.market_max_amount):
-            if limit is not None and limit > 0 and amount > limit:
-                amount = round_down(limit, market.amount_step)
+        """A sell by base amount, exactly as it will be sent (see `limits.sell_amount`)."""
         price = self.prices.get(market.symbol, ZERO)
-        reason = None
-        if amount <= 0:
-            reason = DropReason.ROUNDS_TO_ZERO
-        elif amount < market.min_amount:
-            reason = DropReason.BELOW_MIN_AMOUNT
-        elif amount * price < market.min_cost * self.margin:
-            reason = DropReason.BELOW_MIN_COST
-        elif value < self.min_trade:
-            reason = DropReason.BELOW_USER_MIN
-        if reason is not None:
-            self.dropped.append(DroppedLeg(asset, side, value, reason, market.symbol))
-            return None
-        return amount
+        return sell_amount(
+            market, amount, price, self.margin, self.min_trade, value, asset, side, self.dropped
+        )
 
     def check_cost(
         self, market: Market, cost: Decimal, asset: str, value: Decimal
     ) -> Decimal | None:
-        """A buy by quote amount: round down, then the cost and (estimated) amount minimums."""
-        cost = round_down(cost, COST_STEP)
+        """A buy by quote amount, exactly as it will be sent: capped so the amount it buys stays
+        within the largest market order, rounded down to the cost step ccxt sends, and only
+        then checked against the minimums."""
         price = self.prices.get(market.symbol, ZERO)
-        reason = None
-        if cost <= 0 or price <= 0:
-            reason = DropReason.ROUNDS_TO_ZERO
-        elif cost < market.min_cost * self.margin:
-            reason = DropReason.BELOW_MIN_COST
-        elif cost / price < market.min_amount * self.margin:
-            reason = DropReason.BELOW_MIN_AMOUNT
-        elif value < self.min_trade:
-            reason = DropReason.BELOW_USER_MIN
-        if reason is not None:
-            self.dropped.append(DroppedLeg(asset, "buy", value, reason, market.symbol))
-            return None
-        if market.market_max_amount and cost / price > market.market_max_amount:
-            cost = round_down(market.market_max_amount * price, COST_STEP)
-        return cost
+        return buy_cost(
+            market, cost, price, self.margin, self.min_trade, value, asset, self.dropped
+        )
 
     def market(self, base: str, quote: str) -> Market | None:
         market = self.markets.get(f"{base}/{quote}")
@@ -242,7 +191,7 @@ def _buy_legs(rules: _Rules, asset: str, cost: Decimal, value: Decimal) -> list[
             "buy",
             asset,
             value,
-            cost=round_down(hub_amount, COST_STEP),
+            cost=round_down(hub_amount, first.cost_step),
             hop=2,
             depends_on="@prev",
         ),
@@ -381,17 +330,19 @@ def rescale_buys(
     *,
     available_quote: Decimal,
     markets: Mapping[str, Market],
+    prices: Mapping[str, Decimal],
     min_trade: Decimal = ZERO,
-    prices: Mapping[str, Decimal] | None = None,
+    reserve: Decimal = ZERO,
     safety_margin: Decimal = DEFAULT_SAFETY_MARGIN,
 ) -> tuple[tuple[PlannedLeg, ...], tuple[DroppedLeg, ...]]:
-    """Fit first-hop buys into the quote actually available after the sells; re-check minimums.
-
-    Dependent second hops follow their first hop: dropped with it, sized at execution.
-    """
+    """Fit first-hop buys into the quote actually available after the sells, less `reserve`
+    (the plan's fee reserve), and re-check every limit on the new sizes, exactly as they will
+    be sent. A buy on an inverse market (selling the quote by amount) scales like the rest.
+    Dependent second hops follow their first hop: dropped with it, sized at execution."""
     legs = list(buys)
-    spend = sum((leg.spends_quote for leg in legs), ZERO)
-    scale = Decimal(1) if spend <= available_quote else max(available_quote, ZERO) / spend
+    spend = sum((_spends_quote(leg) for leg in legs), ZERO)
+    budget = max(available_quote - reserve, ZERO)
+    scale = Decimal(1) if spend <= budget else budget / spend
     kept: list[PlannedLeg] = []
     dropped: list[DroppedLeg] = []
     kept_ids: set[str] = set()
@@ -401,26 +352,46 @@ def rescale_buys(
                 kept.append(leg)
                 kept_ids.add(leg.leg_id)
             continue
-        if leg.spends_quote == 0:  # an inverse-market sell: spends the quote by amount
-            kept.append(leg)
-            kept_ids.add(leg.leg_id)
-            continue
-        cost = round_down((leg.cost or ZERO) * scale, COST_STEP)
         market = markets.get(leg.symbol)
-        price = (prices or {}).get(leg.symbol)
+        price = prices.get(leg.symbol, ZERO)
         value = leg.value * scale
-        reason = None
-        if market is None or cost <= 0:
-            reason = DropReason.INSUFFICIENT_QUOTE
-        elif cost < market.min_cost * safety_margin:
-            reason = DropReason.BELOW_MIN_COST
-        elif price and cost / price < market.min_amount * safety_margin:
-            reason = DropReason.BELOW_MIN_AMOUNT
-        elif value < min_trade:
-            reason = DropReason.BELOW_USER_MIN
-        if reason is not None:
-            dropped.append(DroppedLeg(leg.asset, "buy", value, reason, leg.symbol))
+        if market is None or scale <= 0:
+            dropped.append(DroppedLeg(leg.asset, "buy", value, DropReason.INSUFFICIENT_QUOTE))
             continue
-        kept.append(replace(leg, cost=cost, value=value))
-        kept_ids.add(leg.leg_id)
+        if leg.side == "buy":
+            cost = buy_cost(
+                market,
+                (leg.cost or ZERO) * scale,
+                price,
+                safety_margin,
+                min_trade,
+                value,
+                leg.asset,
+                dropped,
+            )
+            resized = None if cost is None else replace(leg, cost=cost, value=value)
+        else:
+            amount = sell_amount(
+                market,
+                (leg.amount or ZERO) * scale,
+                price,
+                safety_margin,
+                min_trade,
+                value,
+                leg.asset,
+                "buy",
+                dropped,
+            )
+            resized = None if amount is None else replace(leg, amount=amount, value=value)
+        if resized is not None:
+            kept.append(resized)
+            kept_ids.add(leg.leg_id)
     return tuple(kept), tuple(dropped)
+
+
+def _spends_quote(leg: PlannedLeg) -> Decimal:
+    """The portfolio quote a first-hop buy consumes: its cost, or on an inverse market (the
+    quote is that market's base) the amount it sells."""
+    if leg.depends_on is not None:
+        return ZERO
+    return (leg.cost if leg.side == "buy" else leg.amount) or ZERO

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -70,6 +70,8 @@ class Account:
     last_run_at: datetime | None
     last_result: dict[str, Any] | None
     strategy: Strategy
+    failure_streak: int = 0
+    unsettled_orders: int = 0  # orders the exchange has not accounted for yet (runs only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,7 @@ def _account_of(
         last_run_at=trader.last_run_at,
         last_result=trader.last_result,
         strategy=_strategy(target),
+        failure_streak=trader.failure_streak,
     )
 
 
@@ -417,9 +420,21 @@ class AccountService:
 
     async def for_run(self, user_id: int) -> tuple[Account, Credentials]:
         """The account and its decrypted credentials in one read (the start of every run)."""
+        account, credentials = await self.with_credentials(user_id)
+        if credentials is None:
+            raise NotConfigured("Connect your exchange first with /keys.")
+        return account, credentials
 
-        async def work(repos: Repositories) -> tuple[Account, Credentials]:
+    async def with_credentials(self, user_id: int) -> tuple[Account, Credentials | None]:
+        """The account and its credentials (None when no keys are stored), in one read."""
+
+        async def work(repos: Repositories) -> tuple[Account, Credentials | None]:
             account = await self._account(repos, user_id)
+            if not account.has_keys:
+                return account, None
+            unsettled = await repos.orders.count_unsettled(user_id)
+            if unsettled:
+                account = replace(account, unsettled_orders=unsettled)
             return account, self._decrypt(await repos.profiles.get(user_id))
 
         return await self._unit(work)

@@ -83,13 +83,16 @@ class ClientPool:
         """Close idle clients: those over `size` (least recently used first) and stale ones."""
         now = time.monotonic()
         excess = len(self._entries) - self.size
-        for key, entry in list(self._entries.items()):
+        closing = []
+        for key, entry in list(self._entries.items()):  # no await in here: one atomic pass
             if entry.leases:
                 continue
             if excess > 0 or now - entry.last_used >= self.idle_seconds:
                 del self._entries[key]
                 excess -= 1
-                await entry.client.close()
+                closing.append(entry.client)
+        for client in closing:
+            await client.close()
 
     async def close(self) -> None:
         entries = list(self._entries.values())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -16,6 +17,7 @@ from bot.services.history import HistoryService
 from bot.services.keys import KeyService
 from bot.services.marketcap import MarketCapService
 from bot.services.rebalancer import Rebalancer
+from bot.services.run_lock import RunLocks
 
 
 @dataclass
@@ -39,7 +41,14 @@ class Services:
         accounts = AccountService(session_factory, vault)
         hubs = ExchangeHubs(settings)
         marketcap = MarketCapService(settings)
-        rebalancer = Rebalancer(session_factory, accounts, hubs, marketcap)
+        rebalancer = Rebalancer(
+            session_factory,
+            accounts,
+            hubs,
+            marketcap,
+            locks=RunLocks(session_factory, max_concurrent=settings.max_concurrent_runs),
+            unknown_grace=timedelta(seconds=settings.unknown_order_grace_seconds),
+        )
         history = HistoryService(session_factory)
         keys = KeyService(accounts, hubs)
         services = cls(
@@ -59,6 +68,7 @@ class Services:
         return services
 
     async def close(self) -> None:
+        await self.rebalancer.close()
         await self.hubs.close()
         await self.marketcap.close()
         await self.engine.dispose()

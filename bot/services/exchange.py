@@ -7,7 +7,8 @@ import logging
 import random
 import re
 import ssl
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -19,18 +20,10 @@ import certifi
 
 from bot.config import Settings
 from bot.domain.market import Market
-from bot.errors import (
-    AuthenticationFailed,
-    DuplicateOrder,
-    ExchangeError,
-    InsufficientFunds,
-    InvalidOrder,
-    OrderNotFound,
-    PermissionDenied,
-    RateLimited,
-    TemporaryExchangeError,
-)
+from bot.errors import ClockSkew, ExchangeError, OutcomeUnknown, PermissionDenied, RateLimited
 from bot.services.client_pool import ClientPool, fingerprint
+from bot.services.exchange_account import PrivateAccount
+from bot.services.exchange_errors import annotated_class, map_error
 from bot.services.market_data import (
     MARKETS_TTL_SECONDS,
     WEIGHTS,
@@ -43,6 +36,8 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 BACKOFF_SECONDS = 0.5
+TIME_SYNC_SECONDS = 1800.0  # re-read the exchange's clock this often (and after every -1021)
+CLOCK_WARNING_MS = 1000  # our clock this far off the exchange's is worth an operator's look
 _HOST = re.compile(r"^https?://[^/]+")
 
 BINANCE_OPTIONS: dict[str, Any] = {
@@ -54,27 +49,6 @@ BINANCE_OPTIONS: dict[str, Any] = {
 
 
 @dataclass(frozen=True, slots=True)
-class Balances:
-    free: dict[str, Decimal]
-    total: dict[str, Decimal]
-
-
-@dataclass(frozen=True, slots=True)
-class OrderResult:
-    client_order_id: str
-    exchange_order_id: str | None
-    symbol: str
-    side: str
-    status: str  # closed | open | canceled | expired | rejected
-    amount: Decimal
-    filled: Decimal
-    cost: Decimal
-    average: Decimal | None
-    fee_cost: Decimal | None  # None: the exchange did not say (an order looked up, not placed)
-    fee_currency: str | None
-
-
-@dataclass(frozen=True, slots=True)
 class KeyCheck:
     can_read: bool
     can_trade_spot: bool
@@ -83,46 +57,6 @@ class KeyCheck:
     ip_restricted: bool | None
     permissions: dict[str, bool] = field(default_factory=dict)
     sandbox_skipped: bool = False
-
-
-def _dec(value: Any) -> Decimal:
-    return Decimal(str(value)) if value not in (None, "") else Decimal(0)
-
-
-def _safe_text(error: BaseException) -> str:
-    """An exception's gist without URLs, query strings or anything that could hold a secret."""
-    text = str(error).split(" GET ")[0].split(" POST ")[0].split("?")[0]
-    return re.sub(r"https?://\S+", "<url>", text)[:200]
-
-
-def map_error(error: Exception) -> ExchangeError:
-    """ccxt's exception tree onto ours; the order of checks matters (subclasses first)."""
-    text = _safe_text(error)
-    if '"code":-2015' in str(error).replace(" ", ""):
-        # ccxt reads -2015 after an earlier success as a temporary ban; Binance means the key
-        # is invalid, IP-blocked or lacks the permission, which no retry fixes.
-        return AuthenticationFailed(text)
-    if isinstance(error, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
-        return RateLimited(text)
-    if isinstance(error, ccxt.PermissionDenied):
-        return PermissionDenied(text)
-    if isinstance(error, ccxt.AuthenticationError):
-        return AuthenticationFailed(text)
-    if isinstance(error, ccxt.InsufficientFunds):
-        return InsufficientFunds(text)
-    if isinstance(error, ccxt.DuplicateOrderId) or "Duplicate order" in str(error):
-        return DuplicateOrder(text)
-    if isinstance(error, ccxt.OrderNotFound):
-        return OrderNotFound(text)
-    if isinstance(error, ccxt.InvalidOrder | ccxt.BadSymbol):
-        return InvalidOrder(text)
-    if isinstance(error, ccxt.BadRequest) and "Signature" in str(error):
-        return AuthenticationFailed(text)
-    if isinstance(error, ccxt.NetworkError):  # timeouts, 5xx, unreachable
-        return TemporaryExchangeError(text)
-    if isinstance(error, ccxt.ExchangeNotAvailable | ccxt.OnMaintenance):
-        return TemporaryExchangeError(text)
-    return ExchangeError(text)
 
 
 def rewrite_api_urls(urls: Any, base_url: str) -> Any:
@@ -148,6 +82,8 @@ class ExchangeGateway:
         # ccxt builds a fresh SSL context (reading the CA bundle, ~20 ms) for every client;
         # one shared context makes a per-user client cheap.
         self._ssl = ssl.create_default_context(cafile=certifi.where())
+        # Set by the hub: re-read the exchange's clock after a -1021 timestamp refusal.
+        self.on_clock_skew: Callable[[], Awaitable[None]] | None = None
 
     def session(self) -> aiohttp.ClientSession:
         """One HTTP session shared by every client of this exchange (connections are pooled)."""
@@ -163,11 +99,14 @@ class ExchangeGateway:
             "timeout": int(self.settings.exchange_timeout_seconds * 1000),
             "session": self.session(),
             "ssl_context": self._ssl,
+            # ccxt's close() sleeps 250 ms to let a session it owns shut its connections; the
+            # session here is shared and closed by the hub, so a client closes at once.
+            "timeout_on_exit": 0,
         }
         if self.exchange_id == "binance":
             config["options"] = dict(BINANCE_OPTIONS)
         config.update(credentials or {})
-        client = getattr(ccxt, self.exchange_id)(config)
+        client = annotated_class(self.exchange_id)(config)
         if self.exchange_id == "binance":
             client.urls["api"] = rewrite_api_urls(client.urls["api"], self.settings.binance_api_url)
         return client
@@ -180,16 +119,28 @@ class ExchangeGateway:
         retry: bool = True,
         **kwargs: Any,
     ) -> Any:
-        """Call `client.method`, mapping errors; temporary ones retried with backoff and jitter."""
+        """Call `client.method`, mapping errors; temporary ones retried with backoff and jitter
+        when `retry` (reads). A -1021 timestamp refusal was never processed, so it is retried
+        once after re-reading the exchange's clock, orders included."""
         attempts = MAX_ATTEMPTS if retry else 1
-        for attempt in range(1, attempts + 1):
+        clock_synced = False
+        attempt = 0
+        while True:
+            attempt += 1
             await self.limiter.acquire(WEIGHTS.get(method, 1))
             try:
                 result = await getattr(client, method)(*args, **kwargs)
+                if isinstance(result, str | bytes):  # not JSON: a proxy's page, a cut body
+                    raise OutcomeUnknown(f"{self.exchange_id} {method}: the answer was not JSON")
             except Exception as error:
                 mapped = map_error(error)
                 self._observe(client, mapped)
-                if not mapped.temporary or attempt == attempts:
+                if isinstance(mapped, ClockSkew) and not clock_synced and self.on_clock_skew:
+                    clock_synced = True
+                    await self.on_clock_skew()
+                    attempt -= 1
+                    continue
+                if not mapped.temporary or attempt >= attempts:
                     raise mapped from error
                 delay = BACKOFF_SECONDS * 2 ** (attempt - 1) * (1 + random.random())  # noqa: S311
                 if isinstance(mapped, RateLimited) and mapped.retry_after:
@@ -206,7 +157,6 @@ class ExchangeGateway:
                 continue
             self._observe(client, None)
             return result
-        raise TemporaryExchangeError("unreachable")  # pragma: no cover
 
     def _observe(self, client: Any, error: ExchangeError | None) -> None:
         headers = getattr(client, "last_response_headers", None) or {}
@@ -218,112 +168,17 @@ class ExchangeGateway:
             retry_after = lowered.get("retry-after")
             seconds = float(retry_after) if retry_after and str(retry_after).isdigit() else 1.0
             error.retry_after = seconds
+            if error.banned:
+                log.error(
+                    "%s banned this IP (418) for %.0f s: every request waits",
+                    self.exchange_id,
+                    seconds,
+                )
             self.limiter.pause(seconds)
 
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()
-
-
-class PrivateAccount:
-    """One user's account through a client that reuses the hub's markets."""
-
-    def __init__(self, gateway: ExchangeGateway, client: Any) -> None:
-        self._gateway = gateway
-        self._client = client
-
-    async def fetch_balances(self) -> Balances:
-        raw = await self._gateway.call(self._client, "fetch_balance")
-        free = {a: _dec(v) for a, v in (raw.get("free") or {}).items() if v}
-        total = {a: _dec(v) for a, v in (raw.get("total") or {}).items() if v}
-        return Balances(free, total)
-
-    async def market_sell(self, symbol: str, amount: Decimal, client_order_id: str) -> OrderResult:
-        # No price: ccxt would turn amount*price into quoteOrderQty, even for sells.
-        return await self._place(
-            client_order_id,
-            symbol,
-            "create_order",
-            symbol,
-            "market",
-            "sell",
-            float(amount),
-        )
-
-    async def market_buy_cost(
-        self, symbol: str, cost: Decimal, client_order_id: str
-    ) -> OrderResult:
-        return await self._place(
-            client_order_id,
-            symbol,
-            "create_market_buy_order_with_cost",
-            symbol,
-            float(cost),
-        )
-
-    async def _place(self, cid: str, symbol: str, method: str, *args: Any) -> OrderResult:
-        """Place once; if the answer is lost, find out what happened instead of resending.
-
-        Resent (with the same client order id) only when the exchange confirms it never got
-        the order; if the truth cannot be established the TemporaryExchangeError propagates
-        and reconciliation looks the order up later.
-        """
-        params = {"newClientOrderId": cid}
-        for _attempt in range(MAX_ATTEMPTS):
-            try:
-                raw = await self._gateway.call(
-                    self._client, method, *args, params=params, retry=False
-                )
-                return _order(raw, cid, symbol)
-            except DuplicateOrder:
-                found = await self.fetch_order(symbol, cid)
-                if found is not None:
-                    return found
-                raise
-            except TemporaryExchangeError:
-                found = await self.fetch_order(symbol, cid)  # raises if it cannot tell
-                if found is not None:
-                    return found
-                # Confirmed absent: sending the same client order id again is safe.
-        raise TemporaryExchangeError("order could not be placed")
-
-    async def fetch_order(self, symbol: str, client_order_id: str) -> OrderResult | None:
-        """The order with this client id, or None when the exchange confirms there is none."""
-        try:
-            raw = await self._gateway.call(
-                self._client,
-                "fetch_order",
-                None,
-                symbol,
-                params={"origClientOrderId": client_order_id},
-            )
-        except OrderNotFound:
-            return None
-        return _order(raw, client_order_id, symbol)
-
-    async def api_restrictions(self) -> dict[str, Any]:
-        result = await self._gateway.call(self._client, "sapi_get_account_apirestrictions")
-        return dict(result or {})
-
-
-def _order(raw: dict[str, Any], cid: str, symbol: str) -> OrderResult:
-    fees = raw.get("fees") or ([raw["fee"]] if raw.get("fee") else [])
-    currency = next((f.get("currency") for f in fees if f and f.get("currency")), None)
-    fee_cost = sum((_dec(f.get("cost")) for f in fees if f), Decimal(0)) if currency else None
-    average = raw.get("average")
-    return OrderResult(
-        client_order_id=raw.get("clientOrderId") or cid,
-        exchange_order_id=str(raw["id"]) if raw.get("id") is not None else None,
-        symbol=raw.get("symbol") or symbol,
-        side=raw.get("side") or "",
-        status=raw.get("status") or "open",
-        amount=_dec(raw.get("amount")),
-        filled=_dec(raw.get("filled")),
-        cost=_dec(raw.get("cost")),
-        average=_dec(average) if average else None,
-        fee_cost=fee_cost,
-        fee_currency=currency,
-    )
 
 
 class MarketDataHub:
@@ -340,6 +195,10 @@ class MarketDataHub:
         self._markets_lock = asyncio.Lock()
         self._prices = PriceCache(settings.price_ttl_seconds)
         self.pool = ClientPool()
+        self.time_difference_ms = 0  # our clock minus the exchange's (ccxt's timeDifference)
+        self._time_synced_at = -1e9
+        self._time_lock = asyncio.Lock()
+        self.gateway.on_clock_skew = self.sync_time
 
     def _public_client(self) -> Any:
         if self._public is None:
@@ -365,7 +224,34 @@ class MarketDataHub:
             self._loaded_at = asyncio.get_running_loop().time()
             for pooled in self.pool.clients():
                 pooled.set_markets(self._raw_markets)
+        if time.monotonic() - self._time_synced_at >= TIME_SYNC_SECONDS:
+            await self.sync_time()
         return self._markets
+
+    async def sync_time(self) -> None:
+        """Read the exchange's clock (one request, weight 1) and hand the offset to every
+        client, so signed requests carry a timestamp the exchange accepts (-1021 otherwise)."""
+        started = time.monotonic()
+        async with self._time_lock:
+            if self._time_synced_at >= started:
+                return  # someone synced while we waited
+            client = self._public_client()
+            try:
+                await self.gateway.call(client, "load_time_difference")
+            except ExchangeError as error:
+                log.warning("%s clock not read: %s", self.exchange_id, type(error).__name__)
+                return
+            self.time_difference_ms = int(client.options.get("timeDifference") or 0)
+            self._time_synced_at = time.monotonic()
+            for pooled in self.pool.clients():
+                pooled.options["timeDifference"] = self.time_difference_ms
+        if abs(self.time_difference_ms) > CLOCK_WARNING_MS:
+            log.warning(
+                "this host's clock is %d ms off %s's; signed requests are corrected, but fix "
+                "the host's time sync (NTP)",
+                self.time_difference_ms,
+                self.exchange_id,
+            )
 
     async def prices(self) -> dict[str, Decimal]:
         """Last prices of every symbol from one request, shared for the TTL."""
@@ -374,7 +260,7 @@ class MarketDataHub:
         async def fetch() -> dict[str, Decimal]:
             raw = await self.gateway.call(self._public_client(), "fetch_last_prices")
             return {
-                symbol: _dec(entry.get("price"))
+                symbol: Decimal(str(entry["price"]))
                 for symbol, entry in raw.items()
                 if entry and entry.get("price") and symbol in self._markets
             }
@@ -395,6 +281,7 @@ class MarketDataHub:
                 credentials["password"] = passphrase
             client = self.gateway.client(credentials)
             client.set_markets(self._raw_markets)
+            client.options["timeDifference"] = self.time_difference_ms
             return client
 
         async with self.pool.lease(fingerprint(api_key, secret), make) as client:

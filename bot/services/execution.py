@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.repositories import Repositories
+from bot.db.types import utcnow
 from bot.domain.market import Market
+from bot.domain.valuation import price_in_quote
 from bot.errors import (
     AuthenticationFailed,
+    ClockSkew,
     ExchangeError,
     InsufficientFunds,
     InvalidOrder,
     PermissionDenied,
+    RateLimited,
     TemporaryExchangeError,
 )
 from bot.services.run_result import OrderOutcome, Problem
 
 log = logging.getLogger(__name__)
 
-FEE_RATE = Decimal("0.001")  # Binance's default taker fee, used only to simulate dry-run fills
+FEE_RATE = Decimal("0.001")  # Binance's default taker fee: dry-run fills, unreported fees
+FIRST_LOOKUP_DELAY = timedelta(seconds=10)  # an unknown order's first reconcile lookup
 
 
 class OrderAccount(Protocol):
@@ -34,9 +41,11 @@ class OrderAccount(Protocol):
     async def market_buy_cost(self, symbol: str, cost: Decimal, client_order_id: str) -> Any: ...
 
 
-def client_order_id(run_id: int, leg_id: str) -> str:
-    """Deterministic per run and leg: a retry of the same leg can never become a second order."""
-    return f"rb{run_id}-{leg_id}"[:36]
+def client_order_id(salt: str, run_id: int, leg_id: str) -> str:
+    """`rb<install salt><run>-<leg>`: unique per install, run and leg, so it always finds its
+    order, and a reset database (a new salt) can never match an old order. Binance allows 36
+    characters of [.A-Za-z0-9:/_-]. It identifies; it does not stop a resend (see _place)."""
+    return f"rb{salt}{run_id}-{leg_id}"[:36]
 
 
 def round_step(value: Decimal, step: Decimal) -> Decimal:
@@ -58,6 +67,20 @@ class Execution:
             self.problems.append(problem)
 
 
+# Refusals: (error class, status to record, problem, whether the run stops). First match wins.
+REFUSALS: tuple[tuple[type[ExchangeError], str, Problem, bool], ...] = (
+    (AuthenticationFailed, "failed", Problem.AUTH, True),
+    (PermissionDenied, "failed", Problem.PERMISSION, True),
+    (InsufficientFunds, "failed", Problem.FUNDS, False),
+    (InvalidOrder, "rejected", Problem.REJECTED, False),
+    (ClockSkew, "rejected", Problem.CLOCK, True),
+    # Refused before processing (429/418): not placed, and no point trying more now.
+    (RateLimited, "not_sent", Problem.UNAVAILABLE, True),
+    # A lost answer: the order may have executed. Never resent; reconciliation looks it up.
+    (TemporaryExchangeError, "unknown", Problem.UNRESOLVED, True),
+)
+
+
 class OrderExecutor:
     """Sends one leg at a time; the database row exists before the request leaves."""
 
@@ -69,7 +92,11 @@ class OrderExecutor:
         run_id: int,
         dry_run: bool,
         account: OrderAccount | None,
-        prices: dict[str, Decimal],
+        prices: Mapping[str, Decimal],
+        markets: Mapping[str, Market],
+        quote: str,
+        salt: str = "",
+        checks: Sequence[Callable[[AsyncSession], Awaitable[None]]] = (),
     ) -> None:
         self._sessions = session_factory
         self.user_id = user_id
@@ -77,6 +104,12 @@ class OrderExecutor:
         self.dry_run = dry_run
         self.account = account
         self.prices = prices
+        self.markets = markets
+        self.quote = quote
+        self.salt = salt
+        # Each raises to forbid the next order (lock lost, kill switch), inside the transaction
+        # that records it: the row and the proof are written together, or neither.
+        self.checks = checks
         self.state = Execution()
 
     async def _record_pending(
@@ -99,6 +132,7 @@ class OrderExecutor:
             "cost": cost,
             "price": self.prices.get(symbol),
             "status": "pending",
+            "sent_at": utcnow(),
         }
         if outcome is not None:
             fields.update(
@@ -106,10 +140,13 @@ class OrderExecutor:
                 amount=outcome.amount,
                 cost=outcome.cost,
                 filled=outcome.filled,
-                fee=outcome.fee,
-                fee_currency=outcome.fee_currency,
+                fees=fees_json(outcome.fees),
+                fee_quote=outcome.fee_quote,
             )
         async with self._sessions() as session, session.begin():
+            if outcome is None:
+                for check in self.checks:
+                    await check(session)
             await Repositories(session).orders.add(self.user_id, self.run_id, **fields)
 
     async def _record_outcome(self, outcome: OrderOutcome, exchange_order_id: str | None) -> None:
@@ -124,11 +161,13 @@ class OrderExecutor:
             order.filled = outcome.filled
             order.cost = outcome.cost
             order.price = outcome.price
-            order.fee = outcome.fee
-            order.fee_currency = outcome.fee_currency
+            order.fees = fees_json(outcome.fees)
+            order.fee_quote = outcome.fee_quote
             order.error = outcome.error
             if outcome.amount is not None:
                 order.amount = outcome.amount
+            if not outcome.settled:
+                order.next_check_at = utcnow() + FIRST_LOOKUP_DELAY
 
     def _simulate(
         self,
@@ -143,14 +182,13 @@ class OrderExecutor:
         base, _slash, quote = symbol.partition("/")
         if side == "sell":
             filled = amount or Decimal(0)
-            gross = filled * price
-            fee, fee_currency = gross * FEE_RATE, quote
-            quote_cost = gross
+            quote_cost = filled * price
+            fees = {quote: quote_cost * FEE_RATE}
         else:
             quote_cost = cost or Decimal(0)
             filled = quote_cost / price
-            fee, fee_currency = filled * FEE_RATE, base
-        return OrderOutcome(
+            fees = {base: filled * FEE_RATE}
+        outcome = OrderOutcome(
             leg_id=leg_id,
             client_order_id=cid,
             side=side,
@@ -160,9 +198,9 @@ class OrderExecutor:
             filled=filled,
             cost=quote_cost,
             price=price,
-            fee=fee,
-            fee_currency=fee_currency,
+            fees=fees,
         )
+        return replace(outcome, fee_quote=self.fee_value(outcome))
 
     async def place(
         self,
@@ -176,7 +214,7 @@ class OrderExecutor:
         """Place one leg (sell by base amount, buy by quote cost); None when the run must stop."""
         if self.state.stop:
             return None
-        cid = client_order_id(self.run_id, leg_id)
+        cid = client_order_id(self.salt, self.run_id, leg_id)
         exchange_order_id = None
         if self.dry_run or self.account is None:
             # Nothing leaves the process, so there is no in-flight state to protect: one write.
@@ -193,10 +231,10 @@ class OrderExecutor:
                 assert cost is not None  # noqa: S101 - and buys by cost
                 result = await self.account.market_buy_cost(symbol, cost, cid)
         except ExchangeError as error:
-            outcome = self._failure(cid, leg_id, symbol, side, amount, cost, error)
+            outcome = self._failure(cid, leg_id, symbol, side, amount, error)
         else:
             exchange_order_id = getattr(result, "exchange_order_id", None)
-            outcome = _outcome_from_result(leg_id, cid, side, symbol, amount, result)
+            outcome = self.outcome_of(leg_id, cid, side, symbol, amount, result)
             if outcome.status == "expired" or (
                 outcome.amount is not None
                 and outcome.filled < outcome.amount
@@ -214,35 +252,23 @@ class OrderExecutor:
         symbol: str,
         side: str,
         amount: Decimal | None,
-        cost: Decimal | None,
         error: ExchangeError,
     ) -> OrderOutcome:
-        status = "failed"
-        if isinstance(error, AuthenticationFailed):
-            self.state.add_problem(Problem.AUTH)
-            self.state.stop = True
-        elif isinstance(error, PermissionDenied):
-            self.state.add_problem(Problem.PERMISSION)
-            self.state.stop = True
-        elif isinstance(error, InsufficientFunds):
-            self.state.add_problem(Problem.FUNDS)
-        elif isinstance(error, InvalidOrder):
-            self.state.add_problem(Problem.REJECTED)
-        elif isinstance(error, TemporaryExchangeError):
-            # The gateway could not establish whether the order exists: never guess, never
-            # resend. The order stays "unknown" until reconciliation looks it up by its id.
-            status = "unknown"
-            self.state.add_problem(Problem.UNAVAILABLE)
-            self.state.stop = True
-        else:
-            self.state.add_problem(Problem.REJECTED)
+        status, problem, stop = "rejected", Problem.REJECTED, False
+        for kind, kind_status, kind_problem, kind_stop in REFUSALS:
+            if isinstance(error, kind):
+                status, problem, stop = kind_status, kind_problem, kind_stop
+                break
+        self.state.add_problem(problem)
+        self.state.stop = self.state.stop or stop
         log.warning(
-            "user %s run %s leg %s %s: %s",
+            "user %s run %s leg %s %s: %s -> %s",
             self.user_id,
             self.run_id,
             leg_id,
             type(error).__name__,
             error,
+            status,
         )
         return OrderOutcome(
             leg_id=leg_id,
@@ -254,68 +280,102 @@ class OrderExecutor:
             filled=Decimal(0),
             cost=Decimal(0),
             price=None,
-            fee=Decimal(0),
-            fee_currency=None,
+            fees={},
+            fee_quote=Decimal(0),
             error=type(error).__name__,
         )
 
+    def outcome_of(
+        self, leg_id: str, cid: str, side: str, symbol: str, amount: Decimal | None, result: Any
+    ) -> OrderOutcome:
+        """An exchange's order as our outcome; a cost the exchange cannot give is estimated."""
+        cost = result.cost
+        error = None
+        if cost is None:
+            cost = result.filled * self.prices.get(symbol, Decimal(0))
+            error = "cost_estimated"
+        price = result.average if result.average else None
+        if price is None and result.filled > 0:
+            price = cost / result.filled
+        outcome = OrderOutcome(
+            leg_id=leg_id,
+            client_order_id=cid,
+            side=side,
+            symbol=symbol,
+            status=str(result.status or "closed"),
+            amount=result.amount if result.amount else amount,
+            filled=result.filled,
+            cost=cost,
+            price=price,
+            fees=result.fees,
+            error=error,
+        )
+        return replace(outcome, fee_quote=self.fee_value(outcome))
 
-def _dec(value: Any) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(str(value or 0))
+    def fee_value(self, outcome: OrderOutcome) -> Decimal | None:
+        return fee_value(fees_of(outcome), self.quote, self.prices, self.markets)
 
 
-def _outcome_from_result(
-    leg_id: str, cid: str, side: str, symbol: str, amount: Decimal | None, result: Any
-) -> OrderOutcome:
-    return OrderOutcome(
-        leg_id=leg_id,
-        client_order_id=cid,
-        side=side,
-        symbol=symbol,
-        status=str(getattr(result, "status", "closed") or "closed"),
-        amount=_dec(getattr(result, "amount", None)) if getattr(result, "amount", None) else amount,
-        filled=_dec(getattr(result, "filled", 0)),
-        cost=_dec(getattr(result, "cost", 0)),
-        price=_dec(getattr(result, "average", None)) if getattr(result, "average", None) else None,
-        fee=None if getattr(result, "fee_cost", None) is None else _dec(result.fee_cost),
-        fee_currency=getattr(result, "fee_currency", None),
-    )
+def fees_json(fees: Mapping[str, Decimal] | None) -> dict[str, str] | None:
+    return None if fees is None else {currency: str(amount) for currency, amount in fees.items()}
+
+
+def fees_of(outcome: OrderOutcome) -> dict[str, Decimal]:
+    """What the order paid, per currency; unreported: the standard fee on what it received."""
+    if outcome.fees is not None:
+        return dict(outcome.fees)
+    if outcome.filled <= 0:
+        return {}
+    base, _slash, quote = outcome.symbol.partition("/")
+    if outcome.side == "sell":
+        return {quote: outcome.cost * FEE_RATE}
+    return {base: outcome.filled * FEE_RATE}
+
+
+def fee_value(
+    fees: Mapping[str, Decimal],
+    quote: str,
+    prices: Mapping[str, Decimal],
+    markets: Mapping[str, Market],
+) -> Decimal | None:
+    """Fees in the quote, each currency at its own price (a BNB fee at BNB's, not the pair's);
+    None when some currency has no price."""
+    total = Decimal(0)
+    for currency, amount in fees.items():
+        price = price_in_quote(currency, quote, prices, markets)
+        if price is None:
+            return None
+        total += amount * price
+    return total
 
 
 def received(outcome: OrderOutcome) -> Decimal:
     """What an order put into the account, net of a fee taken from the received asset."""
     base, _slash, quote = outcome.symbol.partition("/")
-    if outcome.side == "sell":
-        got, currency = outcome.cost, quote
-    else:
-        got, currency = outcome.filled, base
-    if outcome.fee is None:  # not reported: assume the standard fee came out of what we got
-        got -= got * FEE_RATE
-    elif outcome.fee_currency == currency:
-        got -= outcome.fee
-    return max(got, Decimal(0))
+    got, currency = (outcome.cost, quote) if outcome.side == "sell" else (outcome.filled, base)
+    return max(got - fees_of(outcome).get(currency, Decimal(0)), Decimal(0))
 
 
 def apply_fill(balances: dict[str, Decimal], outcome: OrderOutcome) -> None:
-    """Move a fill through in-memory balances (dry-run's 'fresh balances', and the final value)."""
-    base, _slash, quote = outcome.symbol.partition("/")
+    """Move a fill through in-memory balances: what it spent, what it got, every fee in its
+    own currency (BNB paying the fee of a */BNB buy shrinks BNB like any other BNB fee)."""
     if outcome.filled <= 0:
         return
+    base, _slash, quote = outcome.symbol.partition("/")
     if outcome.side == "sell":
-        balances[base] = balances.get(base, Decimal(0)) - outcome.filled
-        balances[quote] = balances.get(quote, Decimal(0)) + received(outcome)
+        spent, spent_amount, got, got_amount = base, outcome.filled, quote, outcome.cost
     else:
-        balances[quote] = balances.get(quote, Decimal(0)) - outcome.cost
-        balances[base] = balances.get(base, Decimal(0)) + received(outcome)
-    if outcome.fee is not None and outcome.fee_currency not in (None, base, quote) and outcome.fee:
-        # BNB paying the fee shrinks the BNB position.
-        currency = outcome.fee_currency
-        balances[currency] = balances.get(currency, Decimal(0)) - outcome.fee
+        spent, spent_amount, got, got_amount = quote, outcome.cost, base, outcome.filled
+    balances[spent] = balances.get(spent, Decimal(0)) - spent_amount
+    balances[got] = balances.get(got, Decimal(0)) + got_amount
+    for currency, fee in fees_of(outcome).items():
+        balances[currency] = balances.get(currency, Decimal(0)) - fee
 
 
 def dependent_size(outcome: OrderOutcome, market: Market) -> Decimal:
-    """The size of a routed second hop: what the first hop actually produced, rounded."""
+    """The size of a routed second hop: what the first hop actually produced, rounded as the
+    exchange (and ccxt) will take it: sells to the lot step, buys' cost to the price tick."""
     got = received(outcome)
     if outcome.side == "sell":
         return round_step(got, market.amount_step)
-    return got
+    return round_step(got, market.price_step)

@@ -106,6 +106,21 @@ class HistoryService:
             )
             return [result_of(run) for run in runs]
 
+    async def revisions(self, hours: int = 72) -> list[RunResult]:
+        """Runs whose reported outcome reconciliation changed, not yet told to their user."""
+        since = utcnow() - timedelta(hours=hours)
+        async with self._sessions() as session:
+            runs = await Repositories(session).system.revised_runs(since)
+            return [result_of(run) for run in runs]
+
+    async def mark_revision_notified(self, user_id: int, run_id: int | None) -> None:
+        if run_id is None:
+            return
+        async with self._sessions() as session, session.begin():
+            run = await Repositories(session).runs.get(user_id, run_id)
+            if run is not None:
+                run.revision_notified_at = utcnow()
+
     async def performance(
         self, user_id: int, prices_in_quote: dict[str, Decimal] | None = None
     ) -> Performance | None:
@@ -154,12 +169,13 @@ def result_of(run: RebalanceRun) -> RunResult:
             side=o.get("side", ""),
             symbol=o.get("symbol", ""),
             status=o.get("status", ""),
-            amount=None,
+            amount=_dec(o.get("amount")),
             filled=_dec(o.get("filled")) or Decimal(0),
             cost=_dec(o.get("cost")) or Decimal(0),
-            price=None,
-            fee=_dec(o.get("fee")),
-            fee_currency=o.get("fee_currency"),
+            price=_dec(o.get("price")),
+            fees=_fees(o),
+            fee_quote=_dec(o.get("fee_quote")),
+            error=o.get("error"),
         )
         for o in stored.get("orders") or []
         if isinstance(o, dict)
@@ -181,6 +197,16 @@ def result_of(run: RebalanceRun) -> RunResult:
         started_at=run.started_at,
         finished_at=run.finished_at,
     )
+
+
+def _fees(order: dict[str, Any]) -> dict[str, Decimal] | None:
+    """Fees per currency as stored; runs recorded before that kept one fee and its currency."""
+    fees = order.get("fees")
+    if isinstance(fees, dict):
+        return {currency: Decimal(str(amount)) for currency, amount in fees.items()}
+    if order.get("fee") is not None and order.get("fee_currency"):
+        return {order["fee_currency"]: Decimal(str(order["fee"]))}
+    return None
 
 
 def _amount(holding: Any) -> Any:

@@ -117,6 +117,7 @@ def market_from_ccxt(raw: dict[str, Any]) -> Market:
         min_cost=dec(cost.get("min")),
         active=raw.get("active") is not False,
         spot=bool(raw.get("spot", True)),
+        market_min_amount=dec(market_limits.get("min")),
     )
 
 

@@ -20,7 +20,15 @@ class Problem(enum.StrEnum):
     REJECTED = "rejected"  # the exchange refused an order (filters)
     MARKET_MOVED = "market_moved"  # the confirmed preview no longer matches the market
     NO_PRICES = "no_prices"  # some holdings cannot be valued
+    UNRESOLVED = "unresolved"  # the exchange has not said what became of an order yet
+    CLOCK = "clock"  # the exchange refuses our timestamps even after re-reading its clock
+    TARGETS = "targets"  # the targets no longer work (an asset delisted, ...): detail says why
+    NOT_CONFIGURED = "not_configured"  # keys or targets missing
     INTERNAL = "internal"  # our fault: logged, the user gets an apology
+
+
+# Order statuses that do not yet say what the exchange did: on the reconcile list.
+UNSETTLED = ("pending", "unknown")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +72,7 @@ class Preview:
     estimated_fees: Decimal
     unpriced: tuple[str, ...] = ()
     created_at: datetime | None = None
+    unsettled_orders: int = 0  # earlier orders the exchange has not accounted for: trading waits
 
     @property
     def signature(self) -> tuple[tuple[str, str], ...]:
@@ -79,14 +88,20 @@ class OrderOutcome:
     client_order_id: str
     side: str
     symbol: str
-    status: str  # closed | expired | canceled | rejected | failed | simulated | unknown
+    # closed | expired | canceled | rejected | failed | not_sent | not_placed | simulated |
+    # unknown (sent, the answer lost and lookups have not found it yet)
+    status: str
     amount: Decimal | None
     filled: Decimal
     cost: Decimal
     price: Decimal | None
-    fee: Decimal | None  # None when the exchange did not report it
-    fee_currency: str | None
+    fees: dict[str, Decimal] | None  # per currency; None when the exchange did not report it
+    fee_quote: Decimal | None = None  # the fees in the run's quote, each at its own price
     error: str | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self.status not in UNSETTLED
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +127,10 @@ class RunResult:
     @property
     def traded(self) -> bool:
         return any(order.filled > 0 for order in self.orders)
+
+    @property
+    def unsettled(self) -> tuple[OrderOutcome, ...]:
+        return tuple(order for order in self.orders if not order.settled)
 
     def to_json(self) -> dict[str, Any]:
         """A compact JSON-safe summary for TraderSession.last_result."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.db.models import NotifyLevel, RunStatus, RunTrigger
-from bot.i18n import _, fmt_decimal, fmt_money, ngettext
+from bot.i18n import N_, LazyString, _, fmt_datetime, fmt_decimal, fmt_money, ngettext
 from bot.services.run_result import OrderOutcome, Problem, RunResult
 
 
@@ -11,12 +11,15 @@ def _order_line(order: OrderOutcome, quote: str) -> str:
     base, _slash, market_quote = order.symbol.partition("/")
     amount = fmt_decimal(order.filled)
     cost = fmt_money(order.cost, market_quote or quote)
-    if order.status in ("failed", "rejected") or (
+    side = _("Buy") if order.side == "buy" else _("Sell")
+    if not order.settled:  # the answer was lost: it may have executed
+        return "⏳ " + _("{side} {symbol}: the exchange has not confirmed it yet").format(
+            side=side, symbol=order.symbol
+        )
+    if order.status in ("failed", "rejected", "not_sent", "not_placed") or (
         order.filled == 0 and order.status != "simulated"
     ):
-        text = _("{side} {symbol}: not filled").format(
-            side=_("Buy") if order.side == "buy" else _("Sell"), symbol=order.symbol
-        )
+        text = _("{side} {symbol}: not filled").format(side=side, symbol=order.symbol)
         return "✖ " + text
     if order.side == "sell":
         line = _("Sold {amount} {asset} for {cost}").format(amount=amount, asset=base, cost=cost)
@@ -37,32 +40,57 @@ def result_text_for_problem(problem: Problem) -> str:
     return _problem_text(problem, {})
 
 
+# Each problem's explanation, as a msgid translated when shown.
+PROBLEM_TEXTS: dict[Problem, LazyString] = {
+    Problem.AUTH: N_(
+        "Your exchange key stopped working (wrong, expired or deleted). "
+        "Automatic rebalancing is paused. Connect a working key with /keys, then send /run."
+    ),
+    Problem.PERMISSION: N_(
+        "Your exchange key lacks a permission it needs (reading and spot trading). "
+        "Automatic rebalancing is paused. Fix the key's permissions or connect another "
+        "with /keys, then send /run."
+    ),
+    Problem.FUNDS: N_(
+        "The exchange reported insufficient funds for an order. I will re-plan next time."
+    ),
+    Problem.UNAVAILABLE: N_(
+        "The exchange is unavailable right now. I will try again at the next run."
+    ),
+    Problem.PARTIAL: N_(
+        "Some orders filled only in part. The next run re-plans from your real balances."
+    ),
+    Problem.REJECTED: N_(
+        "The exchange refused an order (market rules). The other orders went ahead."
+    ),
+    Problem.MARKET_MOVED: N_(
+        "Prices moved since the preview, so nothing was traded. Send /rebalance again."
+    ),
+    Problem.UNRESOLVED: N_(
+        "The exchange has not confirmed an order yet, so I am not trading more until it "
+        "does. I keep checking and will tell you what happened."
+    ),
+    Problem.CLOCK: N_(
+        "The exchange refuses the time on our server, so nothing was traded. We are on it; "
+        "I will try again at the next run."
+    ),
+    Problem.NOT_CONFIGURED: N_(
+        "Connect your exchange with /keys and set targets with /targets first."
+    ),
+    Problem.TARGETS: N_("Your targets cannot be used as they are. Check them with /targets."),
+}
+
+
 def _problem_text(problem: Problem | None, detail: dict[str, object]) -> str:
-    if problem == Problem.AUTH:
-        return _(
-            "Your exchange key stopped working (wrong, expired or deleted). "
-            "Automatic rebalancing is paused. Connect a working key with /keys, then send /run."
-        )
-    if problem == Problem.PERMISSION:
-        return _(
-            "Your exchange key lacks a permission it needs (reading and spot trading). "
-            "Automatic rebalancing is paused. Fix the key's permissions or connect another "
-            "with /keys, then send /run."
-        )
-    if problem == Problem.FUNDS:
-        return _("The exchange reported insufficient funds for an order. I will re-plan next time.")
-    if problem == Problem.UNAVAILABLE:
-        return _("The exchange is unavailable right now. I will try again at the next run.")
-    if problem == Problem.PARTIAL:
-        return _("Some orders filled only in part. The next run re-plans from your real balances.")
-    if problem == Problem.REJECTED:
-        return _("The exchange refused an order (market rules). The other orders went ahead.")
-    if problem == Problem.MARKET_MOVED:
-        return _("Prices moved since the preview, so nothing was traded. Send /rebalance again.")
+    if problem in (Problem.TARGETS, Problem.NOT_CONFIGURED) and detail.get("message"):
+        params = detail.get("params")
+        return _(str(detail["message"])).format(**(params if isinstance(params, dict) else {}))
     if problem == Problem.NO_PRICES:
         return _("Some of your assets cannot be valued on the exchange: {assets}.").format(
             assets=", ".join(str(a) for a in _assets(detail))
         )
+    if problem is not None and problem in PROBLEM_TEXTS:
+        return str(PROBLEM_TEXTS[problem])
     return _("Something went wrong on our side. Nothing more was traded; please try later.")
 
 
@@ -85,6 +113,8 @@ def result_text(result: RunResult) -> str:
         )
     elif status == RunStatus.PARTIAL.value:
         lines.append(prefix + _("Rebalance partly done."))
+    elif status == RunStatus.UNRESOLVED.value:
+        lines.append(prefix + _("Rebalance stopped: waiting for the exchange to confirm an order."))
     elif status == RunStatus.INTERRUPTED.value:
         lines.append(
             prefix
@@ -133,10 +163,32 @@ def result_message(result: RunResult, level: str) -> str | None:
     return result_text(result)
 
 
+def revision_text(result: RunResult, timezone: str) -> str:
+    """A reported run whose outcome the exchange has since made known: said once."""
+    head = _("Update on the rebalance of {time}: the exchange has answered.").format(
+        time=fmt_datetime(result.started_at, timezone) if result.started_at else "—"
+    )
+    return head + "\n" + result_text(result)
+
+
 def paused(reason: str, result: RunResult | None) -> str:
     """Automation stopped by itself: always told, because it needs the user to act."""
     if result is not None and result.problem in (Problem.AUTH, Problem.PERMISSION):
         return result_text(result)
+    if reason == "errors":
+        lines = [
+            _(
+                "Automatic rebalancing is paused: the last runs failed one after another. "
+                "Fix what the message below says, then send /run."
+            )
+        ]
+        if result is not None:
+            lines.append(result_text(result))
+        return "\n".join(lines)
+    if reason == "not_configured" and result is not None and result.detail.get("message"):
+        return "\n".join(
+            [_("Automatic rebalancing is paused."), _problem_text(result.problem, result.detail)]
+        )
     if reason == "not_configured":
         return _(
             "Automatic rebalancing is paused: connect your exchange with /keys and set "

@@ -114,6 +114,13 @@ def preview_text(preview: Preview) -> str:
                 or "—"
             )
         )
+    if preview.unsettled_orders:
+        lines.append(
+            _(
+                "The exchange has not confirmed an earlier order yet: nothing more is traded "
+                "until it does."
+            )
+        )
     lines.append(_("This preview expires in 2 minutes."))
     return "\n".join(lines)
 

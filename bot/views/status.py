@@ -61,6 +61,7 @@ def status_name(status: str) -> str:
         "failed": _("failed"),
         "skipped": _("no trade needed"),
         "interrupted": _("interrupted"),
+        "unresolved": _("waiting for the exchange"),
         "executing": _("running"),
         "planned": _("planned"),
     }
@@ -103,6 +104,7 @@ def pause_reason(reason: str) -> str:
         "admin": _("paused by the operator"),
         "not_configured": _("keys or targets missing"),
         "keys_deleted": _("keys deleted"),
+        "errors": _("the last runs failed"),
     }
     return reasons.get(reason, reason)
 

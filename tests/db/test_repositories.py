@@ -33,8 +33,7 @@ async def _populate(repos: Repositories, telegram_id: int, tag: str) -> User:
         symbol="BTC/USDT",
         side="sell",
         amount=Decimal("0.001"),
-        fee=Decimal("0.01"),
-        fee_currency="USDT",
+        fees={"USDT": "0.01"},
         status="closed",
     )
     await repos.snapshots.add(

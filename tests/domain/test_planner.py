@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 from bot.domain.market import Market
 from bot.domain.planner import (
-    COST_STEP,
     DEFAULT_FEE_RATE,
     DEFAULT_FEE_RESERVE,
     DEFAULT_SAFETY_MARGIN,
@@ -138,7 +137,7 @@ def test_legs_respect_precision_and_minimums(case: tuple) -> None:  # type: igno
             assert leg.amount * price >= market.min_cost * DEFAULT_SAFETY_MARGIN
         else:
             assert leg.cost is not None
-            assert leg.cost % COST_STEP == 0
+            assert leg.cost % market.cost_step == 0  # as ccxt sends quoteOrderQty
             assert leg.cost >= market.min_cost * DEFAULT_SAFETY_MARGIN
             assert leg.cost / price >= market.min_amount
 
@@ -290,10 +289,11 @@ def test_rescale_buys_fits_the_available_quote() -> None:
         PlannedLeg("b1", "BNB/USDT", "buy", "BNB", Decimal(400), cost=Decimal(400)),
         PlannedLeg("b2", "ETH/USDT", "buy", "ETH", Decimal(600), cost=Decimal(600)),
     )
-    kept, dropped = rescale_buys(buys, available_quote=Decimal(500), markets=markets)
+    prices = {"ETH/USDT": Decimal(3000), "BNB/USDT": Decimal(600)}
+    kept, dropped = rescale_buys(buys, available_quote=Decimal(500), markets=markets, prices=prices)
     assert sum(leg.cost or 0 for leg in kept) <= 500
     assert [leg.cost for leg in kept] == [Decimal(200), Decimal(300)]
     assert dropped == ()
-    kept, dropped = rescale_buys(buys, available_quote=Decimal(6), markets=markets)
+    kept, dropped = rescale_buys(buys, available_quote=Decimal(6), markets=markets, prices=prices)
     assert kept == ()
     assert {d.reason for d in dropped} == {DropReason.BELOW_MIN_COST}

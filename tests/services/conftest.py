@@ -62,6 +62,41 @@ class Engine:
         await self.accounts.set_dry_run(account.user_id, dry_run)
         return account.user_id, api_key
 
+    async def many_users(
+        self,
+        count: int,
+        balances: dict[str, Any],
+        targets: dict[str, str],
+        *,
+        first_telegram_id: int = 10_000,
+    ) -> list[tuple[int, str]]:
+        """`count` live users with keys and targets, written in one transaction (fast)."""
+        from bot.db.repositories import Repositories
+
+        vault = CredentialVault([MASTER])
+        made = []
+        async with self.accounts._sessions() as session, session.begin():
+            repos = Repositories(session)
+            for n in range(count):
+                telegram_id = first_telegram_id + n
+                api_key = f"key{telegram_id:08d}".ljust(64, "K")
+                secret = f"sec{telegram_id:08d}".ljust(64, "S")
+                self.fake.add_account(api_key, secret, balances)
+                user = await repos.users.create(telegram_id, language="en")
+                profile = await repos.profiles.get(user.id)
+                trader = await repos.sessions.get(user.id)
+                target = await repos.targets.get(user.id)
+                assert profile is not None
+                assert trader is not None
+                assert target is not None
+                profile.api_key_encrypted = vault.encrypt(user.id, api_key)
+                profile.api_secret_encrypted = vault.encrypt(user.id, secret)
+                profile.key_hint = api_key[-4:]
+                trader.dry_run = False
+                target.weights = dict(targets)
+                made.append((user.id, api_key))
+        return made
+
 
 def engine_settings(url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
@@ -92,5 +127,6 @@ async def engine_services(
     marketcap = MarketCapService(settings)
     rebalancer = Rebalancer(session_factory, accounts, hubs, marketcap)
     yield Engine(fake_exchange, settings, accounts, hubs, rebalancer)
+    await rebalancer.close()
     await hubs.close()
     await marketcap.close()

@@ -10,11 +10,13 @@ import pytest
 
 from bot.errors import (
     AuthenticationFailed,
+    ClockSkew,
     DuplicateOrder,
     ExchangeError,
     InsufficientFunds,
     InvalidOrder,
     OrderNotFound,
+    OutcomeUnknown,
     PermissionDenied,
     RateLimited,
     TemporaryExchangeError,
@@ -35,9 +37,14 @@ from tests.services.conftest import engine_settings
         (ccxt.InvalidOrder('binance {"code":-2010,"msg":"Duplicate order sent."}'), DuplicateOrder),
         (ccxt.DuplicateOrderId("binance dup"), DuplicateOrder),
         (ccxt.OrderNotFound("binance gone"), OrderNotFound),
-        (ccxt.RequestTimeout("binance slow"), TemporaryExchangeError),
-        (ccxt.NetworkError("binance down"), TemporaryExchangeError),
-        (ccxt.ExchangeNotAvailable("binance 502"), TemporaryExchangeError),
+        (ccxt.RequestTimeout("binance slow"), OutcomeUnknown),
+        (ccxt.NetworkError("binance down"), OutcomeUnknown),
+        (ccxt.ExchangeNotAvailable("binance 502"), OutcomeUnknown),
+        # Binance's own code decides, whatever class ccxt chose for the host it talked to.
+        (ccxt.ExchangeError('binance {"code":-1001,"msg":"Internal error"}'), OutcomeUnknown),
+        (ccxt.OperationFailed('binance {"code":-1008,"msg":"overloaded"}'), OutcomeUnknown),
+        (ccxt.BadRequest('binance {"code":-1021,"msg":"Timestamp"}'), ClockSkew),
+        (ccxt.InvalidNonce('binance {"code":-1021,"msg":"Timestamp"}'), ClockSkew),
         (ccxt.RateLimitExceeded("binance 429"), RateLimited),
         (ccxt.DDoSProtection("binance 418"), RateLimited),
         (

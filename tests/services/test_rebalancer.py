@@ -126,25 +126,6 @@ async def test_exchange_down_fails_truthfully(engine_services: Engine) -> None:
     assert engine_services.fake.orders(api_key) == []
 
 
-@pytest.mark.parametrize("kind", ["timeout_after", "500", "timeout", "429"])
-async def test_order_faults_never_duplicate_an_order(engine_services: Engine, kind: str) -> None:
-    user_id, api_key = await engine_services.user(8, START)
-    engine_services.fake.inject("/api/v3/order", kind, count=1, method="POST")
-    result = await engine_services.rebalancer.run(user_id, RunTrigger.AUTO)
-    for order in result.orders:
-        posts = engine_services.fake.order_posts(order.client_order_id)
-        accepted = [
-            o
-            for o in engine_services.fake.orders(api_key)
-            if o.client_order_id == order.client_order_id
-        ]
-        assert len(accepted) <= 1
-        # Resent only when the first attempt was confirmed absent (5xx/429/timeout before booking).
-        assert posts <= (2 if kind != "timeout_after" else 1)
-    assert result.status == RunStatus.SUCCEEDED.value, result
-    assert _within(await _weights(engine_services, api_key), Decimal(5))
-
-
 async def test_partial_fill_is_reported(engine_services: Engine) -> None:
     user_id, _key = await engine_services.user(9, START)
     engine_services.fake.inject("/api/v3/order", "partial", count=1, method="POST")
@@ -180,43 +161,6 @@ async def test_insufficient_funds_on_one_order(engine_services: Engine) -> None:
         RunStatus.FAILED.value,
         RunStatus.SUCCEEDED.value,
     )
-
-
-async def test_interrupted_run_is_reconciled_without_resending(
-    engine_services: Engine, session_factory: async_sessionmaker[AsyncSession]
-) -> None:
-    user_id, api_key = await engine_services.user(12, START)
-    # The second order hangs; the task is cancelled while it is in flight (a crash).
-    engine_services.fake.inject("/api/v3/order", "latency", delay=5.0, method="POST", count=None)
-    engine_services.fake.faults[-1].remaining = None
-    task = asyncio.create_task(engine_services.rebalancer.run(user_id, RunTrigger.AUTO))
-    while engine_services.fake.count("/api/v3/order", "POST") < 1:  # noqa: ASYNC110 - polling the fake
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(0.1)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    engine_services.fake.clear_faults()
-    posts_before = engine_services.fake.count("/api/v3/order", "POST")
-    assert await engine_services.rebalancer.reconcile_interrupted() == 1
-    assert engine_services.fake.count("/api/v3/order", "POST") == posts_before
-    async with session_factory() as session:
-        repos = Repositories(session)
-        (run,) = await repos.runs.latest(user_id)
-        assert run.status == RunStatus.INTERRUPTED.value
-        orders = await repos.orders.for_run(user_id, run.id)
-        assert orders
-        booked = {o.client_order_id for o in engine_services.fake.orders(api_key)}
-        for order in orders:
-            assert order.status != "pending"
-            if order.client_order_id in booked:
-                assert order.status == "closed"
-            else:
-                assert order.status == "not_sent"
-    # The next run re-plans from real balances and heals the portfolio.
-    result = await engine_services.rebalancer.run(user_id, RunTrigger.AUTO)
-    assert result.status in (RunStatus.SUCCEEDED.value, RunStatus.SKIPPED.value)
-    assert _within(await _weights(engine_services, api_key), Decimal(5))
 
 
 async def test_stopping_lets_go_a_run_queued_behind_the_weight_limit(

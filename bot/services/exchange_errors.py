@@ -1,0 +1,176 @@
+"""ccxt's errors onto ours, by the exchange's own error code first and ccxt's class second.
+
+ccxt picks Binance's error table by host: the same body raises a different class through
+api.binance.com, api1.binance.com, a proxy or the loopback fake (-1008 is OperationFailed on
+the main host and a plain ExchangeError elsewhere), and a message matched by text loses its
+code. So every client we build records the HTTP status and the body's code on the exception
+it raises, and the mapping reads those: Binance's meaning does not depend on the host.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+import ccxt.async_support as ccxt
+
+from bot.errors import (
+    AuthenticationFailed,
+    ClockSkew,
+    DuplicateOrder,
+    ExchangeError,
+    InsufficientFunds,
+    InvalidOrder,
+    OrderNotFound,
+    OutcomeUnknown,
+    PermissionDenied,
+    RateLimited,
+)
+
+_CODE_IN_TEXT = re.compile(r'"code"\s*:\s*"?(-?\d+)')
+
+# Binance spot error codes (errors.md). Unknown outcome: "the execution status is UNKNOWN and
+# could have been a success" (rest-api.md on 5XX, and these codes).
+BINANCE_UNKNOWN = {-1000, -1001, -1006, -1007, -1008}
+BINANCE_RATE = {-1003, -1015}
+BINANCE_AUTH = {-1022, -2014, -2015}
+BINANCE_PERMISSION = {-1002}
+BINANCE_NOT_FOUND = {-2013}
+BINANCE_CLOCK = {-1021}
+
+
+def _annotate(error: BaseException, status: Any, response: Any) -> None:
+    if getattr(error, "http_status", None) is None:
+        error.http_status = status  # type: ignore[attr-defined]
+    if getattr(error, "exchange_code", None) is None and isinstance(response, dict):
+        code = response.get("code")
+        if isinstance(code, int | str) and str(code).lstrip("-").isdigit():
+            error.exchange_code = int(code)  # type: ignore[attr-defined]
+
+
+@cache
+def annotated_class(exchange_id: str) -> type[Any]:
+    """The ccxt class of `exchange_id`, recording status and code on every error it raises."""
+    base = getattr(ccxt, exchange_id)
+
+    def handle_errors(self: Any, code: Any, reason: Any, url: Any, method: Any, *rest: Any) -> Any:
+        response = rest[2] if len(rest) > 2 else None
+        body = rest[1] if len(rest) > 1 else None
+        try:
+            if isinstance(code, int) and code < 300 and response is None and body:
+                # ccxt would hand a non-JSON body (a proxy's page) to the parser, which reads
+                # it as, say, an empty account: refuse it instead.
+                raise ccxt.BadResponse(f"{self.id} {method} answered {code} with no JSON")
+            return base.handle_errors(self, code, reason, url, method, *rest)
+        except ccxt.BaseError as error:
+            _annotate(error, code, response)
+            raise
+
+    def handle_http_status_code(self: Any, code: Any, *rest: Any) -> Any:
+        try:
+            return base.handle_http_status_code(self, code, *rest)
+        except ccxt.BaseError as error:
+            _annotate(error, code, None)
+            raise
+
+    return type(
+        f"Annotated{base.__name__}",
+        (base,),
+        {"handle_errors": handle_errors, "handle_http_status_code": handle_http_status_code},
+    )
+
+
+def exchange_code(error: BaseException) -> int | None:
+    code = getattr(error, "exchange_code", None)
+    if isinstance(code, int):
+        return code
+    match = _CODE_IN_TEXT.search(str(error))
+    return int(match.group(1)) if match else None
+
+
+def _safe_text(error: BaseException) -> str:
+    """An exception's gist without URLs, query strings or anything that could hold a secret."""
+    text = str(error).split(" GET ")[0].split(" POST ")[0].split("?")[0]
+    return re.sub(r"https?://\S+", "<url>", text)[:200]
+
+
+def _by_binance_code(code: int, text: str, raw: str) -> ExchangeError | None:
+    if code in BINANCE_UNKNOWN:
+        return OutcomeUnknown(text)
+    if code in BINANCE_RATE:
+        return RateLimited(text)
+    if code in BINANCE_CLOCK:
+        return ClockSkew(text)
+    if code in BINANCE_AUTH:
+        return AuthenticationFailed(text)
+    if code in BINANCE_PERMISSION:
+        return PermissionDenied(text)
+    if code in BINANCE_NOT_FOUND:
+        return OrderNotFound(text)
+    if code == -2010:  # NEW_ORDER_REJECTED: the message says why
+        lowered = raw.lower()
+        if "insufficient balance" in lowered:
+            return InsufficientFunds(text)
+        if "duplicate order" in lowered:
+            return DuplicateOrder(text)
+        return InvalidOrder(text)
+    if code == -2011 or code == -1013 or -1199 <= code <= -1100:
+        return InvalidOrder(text)
+    return None
+
+
+def _by_status(status: int) -> ExchangeError | None:
+    if status in (418, 429):
+        return RateLimited("rate limited", banned=status == 418)
+    if status >= 500 or status == 408:
+        return OutcomeUnknown(f"HTTP {status}")
+    return None
+
+
+# ccxt's classes, subclasses before their parents. A timeout or a dropped connection may have
+# delivered the request: its outcome is unknown.
+BY_CCXT_CLASS: tuple[tuple[type[BaseException], type[ExchangeError]], ...] = (
+    (ccxt.RateLimitExceeded, RateLimited),
+    (ccxt.DDoSProtection, RateLimited),
+    (ccxt.PermissionDenied, PermissionDenied),
+    (ccxt.AuthenticationError, AuthenticationFailed),
+    (ccxt.InsufficientFunds, InsufficientFunds),
+    (ccxt.DuplicateOrderId, DuplicateOrder),
+    (ccxt.OrderNotFound, OrderNotFound),
+    (ccxt.InvalidOrder, InvalidOrder),
+    (ccxt.BadSymbol, InvalidOrder),
+    (ccxt.BadResponse, OutcomeUnknown),  # an answer we cannot read: it may have executed
+    (ccxt.RequestTimeout, OutcomeUnknown),
+    (ccxt.NetworkError, OutcomeUnknown),
+    (ccxt.ExchangeNotAvailable, OutcomeUnknown),
+    (ccxt.OnMaintenance, OutcomeUnknown),
+)
+
+
+def map_error(error: Exception) -> ExchangeError:
+    """The exchange's code decides; then the HTTP status; then ccxt's class (subclasses first)."""
+    if isinstance(error, ExchangeError):  # already ours (raised inside the seam)
+        return error
+    text = _safe_text(error)
+    status = getattr(error, "http_status", None)
+    code = exchange_code(error)
+    if code is not None:
+        mapped = _by_binance_code(code, text, str(error))
+        if mapped is not None:
+            if isinstance(mapped, RateLimited):
+                mapped.banned = status == 418
+            return mapped
+    if isinstance(status, int):
+        by_status = _by_status(status)
+        if by_status is not None:
+            by_status.args = (text,)
+            return by_status
+    if "Duplicate order" in str(error):
+        return DuplicateOrder(text)
+    if isinstance(error, ccxt.BadRequest) and "Signature" in str(error):
+        return AuthenticationFailed(text)
+    for ccxt_class, ours in BY_CCXT_CLASS:
+        if isinstance(error, ccxt_class):
+            return ours(text)
+    return ExchangeError(text)
