@@ -117,7 +117,7 @@ def prepare(settings: Settings) -> None:
     setup_logging(settings.log_level)
     set_default_locale(settings.default_language)
     if settings.telegram_bot_token:
-        register_secret(settings.telegram_bot_token.get_secret_value())
+        register_secret(settings.telegram_bot_token.get_secret_value(), pinned=True)
 
 
 def run_bot(settings: Settings) -> None:

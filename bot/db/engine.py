@@ -17,6 +17,9 @@ from bot.config import ensure_sqlite_folder
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys and a busy timeout so jobs can share it."""
+    # A failed statement's exception text carries its parameters (ciphertext, users' data)
+    # into any log line that records the error; keep them out.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         ensure_sqlite_folder(url)
         kwargs.setdefault("connect_args", {"timeout": 30})

@@ -18,7 +18,7 @@ from bot.errors import (
 from bot.handlers import dialogs
 from bot.handlers.base import BotContext, answer, confirmed, edit, handles_user_errors, reply
 from bot.handlers.dialogs import Dialog
-from bot.log import register_secret
+from bot.log import register_candidate, register_secret
 from bot.services.keys import check_key_format
 from bot.views import keys as views
 
@@ -58,8 +58,6 @@ async def _secret_text(update: Update) -> str | None:
     """The text of a message that should hold a secret, deleted from the chat first."""
     message = update.effective_message
     text = message.text if message is not None else None
-    if text:
-        register_secret(text.strip())
     if not await dialogs.delete_message(update):
         log.warning(
             "could not delete a message holding a secret in chat %s",
@@ -82,6 +80,7 @@ async def key_step(update: Update, context: BotContext, dialog: Dialog) -> None:
     except ValidationError:
         await reply(update, views.bad_key_format())
         return
+    register_candidate(value)  # only well-formed text: junk must not crowd out real secrets
     if dialog.step == "key":
         dialog.values["api_key"] = value
         dialog.step = "secret"
@@ -153,6 +152,7 @@ async def _store_cmc(update: Update, context: BotContext, text: str) -> None:
     except ValidationError:
         await reply(update, views.bad_key_format())
         return
+    register_secret(value)  # the key alone, not the command around it
     dialogs.end(context)
     await context.services.accounts.set_cmc_key(account.user_id, value)
     await reply(update, views.cmc_saved())

@@ -21,6 +21,7 @@ from bot.db.models import (
 from bot.db.repositories import Repositories
 from bot.db.types import utcnow
 from bot.errors import NotConfigured, ValidationError
+from bot.log import register_secret
 from bot.services.credentials import CredentialVault
 
 T = TypeVar("T")
@@ -392,16 +393,22 @@ class AccountService:
 
         return await self._update(user_id, change)
 
+    def _open(self, user_id: int, token: str) -> str:
+        """Decrypt one stored secret; from here on no log line can show it."""
+        plaintext = self._vault.decrypt(user_id, token)
+        register_secret(plaintext)
+        return plaintext
+
     def _decrypt(self, profile: UserProfile | None) -> Credentials:
         if profile is None or not profile.has_credentials:
             raise NotConfigured("Connect your exchange first with /keys.")
         user_id = profile.user_id
         return Credentials(
             exchange_id=profile.exchange_id,
-            api_key=self._vault.decrypt(user_id, profile.api_key_encrypted or ""),
-            secret=self._vault.decrypt(user_id, profile.api_secret_encrypted or ""),
+            api_key=self._open(user_id, profile.api_key_encrypted or ""),
+            secret=self._open(user_id, profile.api_secret_encrypted or ""),
             passphrase=(
-                self._vault.decrypt(user_id, profile.api_passphrase_encrypted)
+                self._open(user_id, profile.api_passphrase_encrypted)
                 if profile.api_passphrase_encrypted
                 else None
             ),
@@ -429,6 +436,6 @@ class AccountService:
             profile = await repos.profiles.get(user_id)
             if profile is None or not profile.cmc_api_key_encrypted:
                 return None
-            return self._vault.decrypt(user_id, profile.cmc_api_key_encrypted)
+            return self._open(user_id, profile.cmc_api_key_encrypted)
 
         return await self._unit(work)
