@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/bot.db"
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{32,256}")
 SUPPORTED_LANGUAGES = ("en", "uk")
 
 
@@ -39,6 +41,7 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = 8443
+    webhook_secret: SecretStr | None = None
     min_interval_seconds: int = Field(default=900, ge=1)
     exchange_rate_limit: bool = True
     exchange_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -53,6 +56,16 @@ class Settings(BaseSettings):
     @classmethod
     def _ids_csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not WEBHOOK_SECRET.fullmatch(value.get_secret_value()):
+            # Telegram's rule for secret_token is 1-256 of these; fewer than 32 is guessable.
+            raise ValueError("must be 32 to 256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
 
     @field_validator("default_language")
     @classmethod

@@ -195,7 +195,7 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 CLAMPED = {
     "telegram": logging.INFO,
     "sqlalchemy.engine": logging.WARNING,
-    "sqlalchemy.pool": logging.INFO,
+    "sqlalchemy.pool": logging.WARNING,
     "aiosqlite": logging.INFO,
     "asyncpg": logging.INFO,
 }
