@@ -10,6 +10,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 BOT_ID = 7000001
@@ -104,6 +105,11 @@ class FakeTelegram:
         self._closing = False
         self._runner: web.AppRunner | None = None
         self.port = 0
+        # setWebhook: where updates go instead of getUpdates, and the secret sent with each.
+        self.webhook_url: str | None = None
+        self.webhook_secret: str | None = None
+        self.webhook_statuses: list[int] = []
+        self._deliveries: set[asyncio.Task[int]] = set()
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -168,20 +174,42 @@ class FakeTelegram:
         chat_type: str = "private",
     ) -> int:
         """A user sends `text`; returns the new message's id (so tests can check its deletion)."""
-        message_id = next(self._message_ids[chat_id])
-        message: dict[str, Any] = {
-            "message_id": message_id,
-            "date": int(time.time()),
-            "chat": self._chat(chat_id, chat_type, first_name),
-            "from": self._user(user_id or abs(chat_id), language_code, first_name),
-            "text": text,
-        }
+        update = self.text_update(
+            chat_id,
+            text,
+            user_id=user_id,
+            language_code=language_code,
+            first_name=first_name,
+            chat_type=chat_type,
+        )
+        message = update["message"]
+        self._user_messages[(chat_id, message["message_id"])] = message
+        self._push(update)
+        return int(message["message_id"])
+
+    def push_edit(
+        self, chat_id: int, message_id: int, text: str, *, language_code: str = "en"
+    ) -> None:
+        """The user edits their earlier message `message_id` to read `text`."""
+        message = dict(self._user_messages.get((chat_id, message_id)) or {})
+        if not message:
+            raise KeyError(f"no user message {message_id} in chat {chat_id}")
+        message.update(text=text, edit_date=int(time.time()))
+        message.pop("entities", None)
         if text.startswith("/"):
             command = text.split()[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
         self._user_messages[(chat_id, message_id)] = message
-        self._push({"message": message})
-        return message_id
+        self._push({"edited_message": message})
+
+    def push_business_message(
+        self, chat_id: int, text: str, *, user_id: int, connection_id: str = "bc1"
+    ) -> None:
+        """A message in a Business chat the bot manages for someone: not the chat's own user."""
+        update = self.text_update(chat_id, text, user_id=user_id)
+        message = update["message"]
+        message["business_connection_id"] = connection_id
+        self._push({"business_message": message})
 
     def push_photo(
         self, chat_id: int, *, user_id: int | None = None, language_code: str = "en"
@@ -231,8 +259,52 @@ class FakeTelegram:
 
     def _push(self, payload: dict[str, Any]) -> None:
         payload["update_id"] = next(self._update_ids)
+        if self.webhook_url is not None:  # as Telegram does: POSTed, with the secret header
+            task = asyncio.get_running_loop().create_task(
+                self.post_update(payload, secret_token=self.webhook_secret)
+            )
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+            return
         self._updates.append(payload)
         asyncio.get_running_loop().create_task(self._notify())
+
+    async def post_update(self, payload: dict[str, Any], *, secret_token: str | None) -> int:
+        """POST one update to the webhook (a forger may leave out or guess the secret)."""
+        assert self.webhook_url is not None, "no webhook set"
+        payload.setdefault("update_id", next(self._update_ids))
+        headers = {"Content-Type": "application/json"}
+        if secret_token is not None:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = secret_token
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(self.webhook_url, data=json.dumps(payload), headers=headers) as answer,
+        ):
+            self.webhook_statuses.append(answer.status)
+            return answer.status
+
+    def text_update(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        user_id: int | None = None,
+        language_code: str = "en",
+        first_name: str = "Test",
+        chat_type: str = "private",
+    ) -> dict[str, Any]:
+        """An update carrying a new message, not yet sent anywhere (forgeries use it as is)."""
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids[chat_id]),
+            "date": int(time.time()),
+            "chat": self._chat(chat_id, chat_type, first_name),
+            "from": self._user(user_id or abs(chat_id), language_code, first_name),
+            "text": text,
+        }
+        if text.startswith("/"):
+            command = text.split()[0]
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        return {"message": message}
 
     async def _notify(self) -> None:
         async with self._changed:
@@ -526,6 +598,22 @@ class FakeTelegram:
         self._bot_messages.pop((chat_id, message_id), None)
         self.deleted[chat_id].append(message_id)
         return True
+
+    def _api_setWebhook(self, params: dict[str, Any], _b: int) -> Any:
+        self.webhook_url = str(params["url"]) or None
+        self.webhook_secret = params.get("secret_token") or None
+        return True
+
+    def _api_deleteWebhook(self, _p: dict[str, Any], _b: int) -> Any:
+        self.webhook_url = self.webhook_secret = None
+        return True
+
+    def _api_getWebhookInfo(self, _p: dict[str, Any], _b: int) -> Any:
+        return {
+            "url": self.webhook_url or "",
+            "has_custom_certificate": False,
+            "pending_update_count": 0,
+        }
 
     def _api_answerCallbackQuery(self, params: dict[str, Any], _b: int) -> Any:
         self.answered.append(params)
