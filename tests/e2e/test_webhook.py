@@ -8,7 +8,11 @@ import re
 import socket
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from bot.app import running
+from bot.config import Settings
 from bot.db.engine import make_engine, make_session_factory
 from bot.db.repositories import Repositories
 from bot.services.startup import WEBHOOK_SECRET_KEY
@@ -104,12 +108,7 @@ async def test_a_configured_webhook_secret_is_used_as_is(tmp_path: Path) -> None
 
 
 def test_a_weak_or_malformed_webhook_secret_is_refused() -> None:
-    import pytest
-    from pydantic import ValidationError
-
-    from bot.config import Settings
-
     for bad in ("short", "has spaces in it but is long enough to pass a length check", "é" * 40):
-        with pytest.raises(ValidationError, match="WEBHOOK_SECRET|webhook_secret"):
+        with pytest.raises(ValidationError, match="webhook_secret"):
             Settings(webhook_secret=bad, _env_file=None)  # type: ignore[call-arg]
     assert Settings(webhook_secret="", _env_file=None).webhook_secret is None  # type: ignore[call-arg]
