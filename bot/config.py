@@ -99,10 +99,19 @@ class Settings(BaseSettings):
         return problems
 
 
-def ensure_sqlite_folder(url: str) -> None:
-    """Create the folder of a file-based SQLite URL so the first start needs no manual step."""
+def sqlite_path(url: str) -> Path | None:
+    """The file of a file-based SQLite URL (None for other databases and in-memory ones)."""
     prefix = "sqlite+aiosqlite:///"
     if url.startswith(prefix):
         path = url[len(prefix) :].split("?", 1)[0]
         if path and path != ":memory:":
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            return Path(path).expanduser()
+    return None
+
+
+def ensure_sqlite_folder(url: str) -> None:
+    """Create the folder of a file-based SQLite URL so the first start needs no manual step;
+    only its owner may enter it (it holds encrypted keys and everyone's history)."""
+    path = sqlite_path(url)
+    if path is not None and not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

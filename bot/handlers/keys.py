@@ -124,7 +124,7 @@ async def deletekeys_confirmed(update: Update, context: BotContext) -> None:
     if account is None:
         return
     jobs.cancel_job(context.application, account.user_id)
-    await context.services.accounts.delete_credentials(account.user_id)
+    await context.services.erasure.delete_keys(account.user_id)
     await edit(update, views.deleted())
 
 

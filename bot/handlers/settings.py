@@ -131,7 +131,7 @@ async def deleteme_confirmed(update: Update, context: BotContext) -> None:
         return
     jobs.cancel_job(context.application, account.user_id)
     dialogs.end(context)
-    await context.services.accounts.delete_user(account.user_id)
+    await context.services.erasure.delete_user(account.user_id)
     context.account = None
     await edit(update, views.deleted_everything())
 

@@ -11,6 +11,7 @@ from bot.config import Settings
 from bot.db.engine import make_engine, make_session_factory
 from bot.services.accounts import AccountService
 from bot.services.credentials import CredentialVault
+from bot.services.erasure import Erasure
 from bot.services.exchange import ExchangeHubs
 from bot.services.history import HistoryService
 from bot.services.keys import KeyService
@@ -30,6 +31,7 @@ class Services:
     rebalancer: Rebalancer
     history: HistoryService
     keys: KeyService
+    erasure: Erasure
 
     @classmethod
     async def create(cls, settings: Settings, **overrides: Any) -> Services:
@@ -42,6 +44,7 @@ class Services:
         rebalancer = Rebalancer(session_factory, accounts, hubs, marketcap)
         history = HistoryService(session_factory)
         keys = KeyService(accounts, hubs)
+        erasure = Erasure(accounts, hubs, engine)
         services = cls(
             settings=settings,
             engine=engine,
@@ -53,6 +56,7 @@ class Services:
             rebalancer=rebalancer,
             history=history,
             keys=keys,
+            erasure=erasure,
         )
         for name, value in overrides.items():
             setattr(services, name, value)

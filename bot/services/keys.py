@@ -6,7 +6,7 @@ import re
 from dataclasses import asdict
 from typing import Any
 
-from bot.errors import ValidationError
+from bot.errors import CredentialsError, ExchangeError, NotConfigured, ValidationError
 from bot.log import register_secret
 from bot.services.accounts import Account, AccountService
 from bot.services.exchange import validate_credentials
@@ -43,11 +43,22 @@ class KeyService:
         for value in (api_key, secret, passphrase):
             if value:
                 register_secret(value)  # from here on, logs can never show it
-        check = await validate_credentials(self._hubs.get(exchange_id), api_key, secret, passphrase)
+        try:
+            previous = await self._accounts.credentials(user_id)
+        except (NotConfigured, CredentialsError):
+            previous = None
+        try:
+            check = await validate_credentials(
+                self._hubs.get(exchange_id), api_key, secret, passphrase
+            )
+        except ExchangeError:
+            # A refused key's client must not sit in the pool with the key in it.
+            await self._hubs.forget(exchange_id, api_key, secret)
+            raise
         permissions = dict(getattr(check, "permissions", {}) or {})
         if not permissions:
             permissions = {k: v for k, v in asdict(check).items() if isinstance(v, bool)}
-        return await self._accounts.store_credentials(
+        account = await self._accounts.store_credentials(
             user_id,
             exchange_id=exchange_id,
             api_key=api_key,
@@ -56,3 +67,7 @@ class KeyService:
             permissions=permissions,
             ip_restricted=getattr(check, "ip_restricted", None),
         )
+        if previous is not None and (previous.api_key, previous.secret) != (api_key, secret):
+            # Replaced: the old key's pooled client (and the old key in it) goes now.
+            await self._hubs.forget(previous.exchange_id, previous.api_key, previous.secret)
+        return account
