@@ -17,10 +17,12 @@ from bot.config import Settings
 from bot.handlers import register_handlers
 from bot.handlers.base import BotContext, on_error
 from bot.handlers.callbacks import CallbackSigner
+from bot.handlers.pasted_keys import pasted_text
 from bot.handlers.updates import PerChatUpdateProcessor
 from bot.i18n import set_default_locale
 from bot.log import register_secret, setup_logging
 from bot.services.container import Services
+from bot.services.ratelimit import UpdateRateLimiter
 from bot.services.startup import StartUp, prepare_database
 
 log = logging.getLogger(__name__)
@@ -100,7 +102,16 @@ def build_application(settings: Settings) -> BotApplication:
         .base_file_url(file_url)
         .defaults(Defaults(parse_mode=ParseMode.HTML))
         .rate_limiter(make_rate_limiter())
-        .concurrent_updates(PerChatUpdateProcessor(16))
+        .concurrent_updates(
+            PerChatUpdateProcessor(
+                16,
+                limiter=UpdateRateLimiter(
+                    burst=settings.user_updates_burst,
+                    per_minute=settings.user_updates_per_minute,
+                ),
+                never_drop=pasted_text,  # a pasted key is deleted even from a flood
+            )
+        )
         .context_types(ContextTypes(context=BotContext))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)

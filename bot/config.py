@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     exchange_rate_limit: bool = True
     exchange_timeout_seconds: float = Field(default=10.0, gt=0)
     price_ttl_seconds: float = Field(default=10.0, gt=0)
+    user_updates_burst: int = Field(default=10, ge=1)
+    user_updates_per_minute: float = Field(default=20.0, gt=0)
+    key_checks_per_hour: int = Field(default=5, ge=1)
 
     @field_validator("encryption_keys", mode="before")
     @classmethod
@@ -82,6 +85,15 @@ class Settings(BaseSettings):
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return value
+
+    def allows(self, telegram_id: int) -> bool:
+        """May this Telegram user use the bot? Everyone when ALLOWED_USER_IDS is empty; admins
+        always."""
+        return (
+            not self.allowed_user_ids
+            or telegram_id in self.allowed_user_ids
+            or telegram_id in self.admin_ids
+        )
 
     def master_keys(self) -> list[str]:
         """The master secrets, newest first, as plain strings (only for the credential vault)."""

@@ -16,6 +16,7 @@ from bot.services.exchange import ExchangeHubs
 from bot.services.history import HistoryService
 from bot.services.keys import KeyService
 from bot.services.marketcap import MarketCapService
+from bot.services.ratelimit import AttemptLimiter
 from bot.services.rebalancer import Rebalancer
 
 
@@ -43,7 +44,9 @@ class Services:
         marketcap = MarketCapService(settings)
         rebalancer = Rebalancer(session_factory, accounts, hubs, marketcap)
         history = HistoryService(session_factory)
-        keys = KeyService(accounts, hubs)
+        keys = KeyService(
+            accounts, hubs, AttemptLimiter(limit=settings.key_checks_per_hour, window=3600.0)
+        )
         erasure = Erasure(accounts, hubs, engine)
         services = cls(
             settings=settings,

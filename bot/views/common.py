@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.i18n import N_, LazyString, _, translate
+from bot.i18n import N_, LazyString, _, ngettext, translate
 
 # (command, one-line description) in the order users meet them; the menu and /help share it.
 COMMANDS: tuple[tuple[str, LazyString], ...] = (
@@ -65,3 +65,31 @@ def cancelled() -> str:
 
 def nothing_to_cancel() -> str:
     return _("There is nothing to cancel.")
+
+
+def private_bot() -> str:
+    return _("Sorry, this bot is private. Ask its operator for access.")
+
+
+def access_withdrawn() -> str:
+    return _(
+        "You no longer have access to this bot. You can still stop automatic rebalancing "
+        "with /stop, erase your exchange keys with /deletekeys, or erase everything with "
+        "/deleteme."
+    )
+
+
+def edit_ignored() -> str:
+    return _("I do not act on edited messages. Please send it again as a new message.")
+
+
+def too_long(limit: int) -> str:
+    return _("That message is too long: at most {limit} characters, please.").format(limit=limit)
+
+
+def slow_down(seconds: int) -> str:
+    return ngettext(
+        "You are sending too much too fast. Please wait {seconds} second and try again.",
+        "You are sending too much too fast. Please wait {seconds} seconds and try again.",
+        seconds,
+    ).format(seconds=seconds)

@@ -133,10 +133,19 @@ def result_message(result: RunResult, level: str) -> str | None:
     return result_text(result)
 
 
+NOT_ALLOWED = "not_allowed"  # the user was taken off ALLOWED_USER_IDS
+
+
 def paused(reason: str, result: RunResult | None) -> str:
     """Automation stopped by itself: always told, because it needs the user to act."""
     if result is not None and result.problem in (Problem.AUTH, Problem.PERMISSION):
         return result_text(result)
+    if reason == NOT_ALLOWED:
+        return _(
+            "Automatic rebalancing is stopped: the operator no longer lets you use this bot. "
+            "Your keys and history are kept until you remove them: /deletekeys erases your "
+            "exchange keys, /deleteme everything."
+        )
     if reason == "not_configured":
         return _(
             "Automatic rebalancing is paused: connect your exchange with /keys and set "

@@ -103,6 +103,7 @@ def pause_reason(reason: str) -> str:
         "admin": _("paused by the operator"),
         "not_configured": _("keys or targets missing"),
         "keys_deleted": _("keys deleted"),
+        "not_allowed": _("your access was withdrawn"),
     }
     return reasons.get(reason, reason)
 

@@ -64,7 +64,7 @@ class Call:
 @dataclass
 class Fault:
     method: str
-    kind: str  # 429 | 500 | 502 | 403 | timeout
+    kind: str  # 429 | 400 | 500 | 502 | 403 | timeout
     remaining: int
     chat_id: int | None = None
     retry_after: int = 1
@@ -448,6 +448,8 @@ class FakeTelegram:
                 return self._error(403, "Forbidden: bot was blocked by the user")
             if fault.kind == "timeout":
                 await asyncio.sleep(30)
+            if fault.kind == "400":  # e.g. deleteMessage without the right to delete
+                return self._error(400, f"Bad Request: {method} failed: message can't be deleted")
             return self._error(call.status, "Internal Server Error")
         if method in SEND_METHODS and chat_id is not None:
             if chat_id in self.blocked:
