@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
@@ -55,9 +54,7 @@ Handler = Callable[[Update, BotContext], Awaitable[Any]]
 H = TypeVar("H", bound=Handler)
 
 
-def escape(value: object) -> str:
-    """HTML-escape anything that came from a user or an exchange before it enters a message."""
-    return html.escape(str(value), quote=False)
+escape = common.escape  # HTML-escape anything that came from a user or an exchange
 
 
 def user_error_text(error: UserError) -> str:
@@ -75,7 +72,9 @@ async def reply(
     chat = update.effective_chat
     if chat is None:
         return None
-    return await chat.send_message(text, reply_markup=keyboard, disable_web_page_preview=True)
+    return await chat.send_message(
+        common.fit_message(text), reply_markup=keyboard, disable_web_page_preview=True
+    )
 
 
 async def edit(
@@ -87,7 +86,7 @@ async def edit(
         return await reply(update, text, keyboard)
     try:
         return await query.edit_message_text(
-            text, reply_markup=keyboard, disable_web_page_preview=True
+            common.fit_message(text), reply_markup=keyboard, disable_web_page_preview=True
         )
     except BadRequest as error:
         if "not modified" in str(error).lower():

@@ -2,7 +2,41 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 from bot.i18n import N_, LazyString, _, ngettext, translate
+
+MAX_MESSAGE_CHARS = 4096  # Telegram's limit for one message
+_TAG = re.compile(r"<(/?)([a-z-]+)[^>]*>")
+
+
+def escape(value: object) -> str:
+    """HTML-escape anything that did not come from our catalogs: exchange asset names and
+    symbols, permission names, text a user typed, before it enters an HTML message."""
+    return html.escape(str(value), quote=False)
+
+
+def fit_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """At most `limit` characters: cut at a line break, open tags closed, an ellipsis added.
+
+    Inputs are bounded where they are read; this is the last guard that a reply never
+    breaks Telegram's limit, whatever a list grew to.
+    """
+    if len(text) <= limit:
+        return text
+    cut = text.rfind("\n", 0, limit - 100)
+    kept = text[: cut if cut > 0 else limit - 100]
+    kept = kept[: kept.rfind("<")] if kept.rfind("<") > kept.rfind(">") else kept
+    kept = re.sub(r"&[#a-zA-Z0-9]*$", "", kept)
+    open_tags: list[str] = []
+    for closing, name in _TAG.findall(kept):
+        if closing and open_tags and open_tags[-1] == name:
+            open_tags.pop()
+        elif not closing:
+            open_tags.append(name)
+    return kept + "".join(f"</{name}>" for name in reversed(open_tags)) + "\n…"
+
 
 # (command, one-line description) in the order users meet them; the menu and /help share it.
 COMMANDS: tuple[tuple[str, LazyString], ...] = (

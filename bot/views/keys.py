@@ -8,6 +8,7 @@ from telegram import InlineKeyboardMarkup
 
 from bot.i18n import _, ngettext
 from bot.services.accounts import Account
+from bot.views.common import escape
 from bot.views.start import ButtonFactory
 
 EXCHANGES = (("binance", "Binance"),)
@@ -46,10 +47,10 @@ def checking() -> str:
 
 def connected(account: Account) -> str:
     permissions: dict[str, Any] = account.permissions or {}
-    granted = [name for name, on in sorted(permissions.items()) if on is True]
+    granted = [escape(name) for name, on in sorted(permissions.items()) if on is True]
     lines = [
         _("Connected {exchange}, key {hint}.").format(
-            exchange=account.exchange_id.capitalize(), hint=account.key_hint or ""
+            exchange=escape(account.exchange_id.capitalize()), hint=escape(account.key_hint or "")
         ),
         _("Permissions: {permissions}").format(
             permissions=", ".join(granted) or _("none reported")

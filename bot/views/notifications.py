@@ -5,17 +5,19 @@ from __future__ import annotations
 from bot.db.models import NotifyLevel, RunStatus, RunTrigger
 from bot.i18n import _, fmt_decimal, fmt_money, ngettext
 from bot.services.run_result import OrderOutcome, Problem, RunResult
+from bot.views.common import escape
 
 
 def _order_line(order: OrderOutcome, quote: str) -> str:
     base, _slash, market_quote = order.symbol.partition("/")
+    base = escape(base)
     amount = fmt_decimal(order.filled)
     cost = fmt_money(order.cost, market_quote or quote)
     if order.status in ("failed", "rejected") or (
         order.filled == 0 and order.status != "simulated"
     ):
         text = _("{side} {symbol}: not filled").format(
-            side=_("Buy") if order.side == "buy" else _("Sell"), symbol=order.symbol
+            side=_("Buy") if order.side == "buy" else _("Sell"), symbol=escape(order.symbol)
         )
         return "✖ " + text
     if order.side == "sell":
@@ -61,7 +63,7 @@ def _problem_text(problem: Problem | None, detail: dict[str, object]) -> str:
         return _("Prices moved since the preview, so nothing was traded. Send /rebalance again.")
     if problem == Problem.NO_PRICES:
         return _("Some of your assets cannot be valued on the exchange: {assets}.").format(
-            assets=", ".join(str(a) for a in _assets(detail))
+            assets=", ".join(escape(a) for a in _assets(detail))
         )
     return _("Something went wrong on our side. Nothing more was traded; please try later.")
 

@@ -95,6 +95,8 @@ async def stopped_world(tmp_path: Path) -> AsyncIterator[World]:
     ):
         settings = e2e_settings(telegram, exchange, caps, f"sqlite+aiosqlite:///{tmp_path}/bot.db")
         yield World(telegram, exchange, settings)
+        # The fake refuses malformed HTML as Telegram does; no test may have sent any.
+        assert telegram.html_errors == []
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -27,6 +28,48 @@ SEND_METHODS = {
     "editMessageText",
     "editMessageReplyMarkup",
 }
+
+
+# What Telegram's HTML parse mode accepts (tag names are case-insensitive there).
+HTML_TAGS = {
+    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a",
+    "code", "pre", "blockquote", "tg-emoji",
+}  # fmt: skip
+_TAG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+MAX_TEXT = 4096
+
+
+def html_error(text: str) -> str | None:
+    """Why Telegram would refuse `text` in HTML parse mode (None when it would not)."""
+    stack: list[str] = []
+    cursor = 0
+    while (start := text.find("<", cursor)) >= 0:
+        end = text.find(">", start)
+        if end < 0:
+            return f"Can't parse entities: unclosed start tag at byte offset {start}"
+        inner = text[start + 1 : end]
+        if inner.startswith("/"):
+            name = inner[1:].strip().lower()
+            if not stack or stack[-1] != name:
+                return f"Can't parse entities: unexpected end tag at byte offset {start}"
+            stack.pop()
+        else:
+            match = _TAG_NAME.match(inner)
+            if match is None or match.group().lower() not in HTML_TAGS:
+                return (
+                    f'Can\'t parse entities: unsupported start tag "{inner}" at byte offset {start}'
+                )
+            stack.append(match.group().lower())
+        cursor = end + 1
+    if stack:
+        return (
+            f"Can't parse entities: can't find end tag corresponding to start tag \"{stack[-1]}\""
+        )
+    visible = re.sub(r"<[^>]*>", "", text)
+    visible = re.sub(r"&(?:lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);", "x", visible)
+    if len(visible) > MAX_TEXT:
+        return "message is too long"
+    return None
 
 
 @dataclass
@@ -92,6 +135,7 @@ class FakeTelegram:
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.blocked: set[int] = set()
         self.faults: list[Fault] = []
+        self.html_errors: list[str] = []
         self.too_many_requests = 0
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
@@ -462,6 +506,13 @@ class FakeTelegram:
                     call.status = 429
                     self.too_many_requests += 1
                     return self._error(429, f"Too Many Requests: retry after {wait}", wait)
+        if method in SEND_METHODS and params.get("parse_mode") == "HTML":
+            problem = html_error(str(params.get("text", params.get("caption", ""))))
+            if problem is not None:  # as Telegram answers malformed HTML: nothing is sent
+                call.status = 400
+                self.html_errors.append(problem)
+                await self._notify()
+                return self._error(400, f"Bad Request: {problem}")
         handler = getattr(self, f"_api_{method}", None)
         if handler is None:
             return web.json_response({"ok": True, "result": True})
