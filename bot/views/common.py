@@ -127,3 +127,10 @@ def slow_down(seconds: int) -> str:
         "You are sending too much too fast. Please wait {seconds} seconds and try again.",
         seconds,
     ).format(seconds=seconds)
+
+
+def not_deleted() -> str:
+    return _(
+        "I could not delete your message. Please delete it yourself, and if it held a secret, "
+        "regenerate the key."
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.handlers import dialogs
 from tests.e2e.conftest import World
 
 KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
@@ -107,3 +108,19 @@ async def test_a_cmc_key_whose_message_stays_is_not_saved(world: World) -> None:
     account = await world.app.bot_data["services"].accounts.find(8607)
     assert account is not None
     assert not account.has_cmc_key
+
+
+async def test_a_secret_sent_after_the_dialog_timed_out_that_stays_is_told(
+    world: World,
+) -> None:
+    chat = world.chat(8608)
+    await chat.ask("/start")
+    prompt = await chat.ask("/keys")
+    await chat.press(prompt, "Binance")
+    assert world.app is not None
+    dialog = world.app.chat_data[8608][dialogs.DIALOG_KEY]
+    dialog.started -= dialogs.DIALOG_TIMEOUT_SECONDS + 1  # the user comes back too late
+    world.telegram.inject("deleteMessage", "400", chat_id=8608)
+    answer = await chat.ask("short-secret-text-0001")
+    assert "could not delete" in answer.text
+    assert "timed out" in (await chat.reply()).text
