@@ -11,6 +11,7 @@ from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 
 from bot.handlers import dialogs
 from bot.handlers.base import BotContext, reply
+from bot.handlers.updates import throttled_for
 from bot.services.keys import holds_key
 from bot.views import keys as views
 
@@ -51,6 +52,10 @@ async def screen(update: Update, context: BotContext) -> None:
         if user is None or user.id != chat.id or _for_the_dialog(update, context):
             return
         deleted = await dialogs.delete_message(update)
+        if deleted and throttled_for() is not None:
+            # Over the rate limit: such messages are never dropped (the key must go), but a
+            # flood of them must not buy a reply each.
+            raise ApplicationHandlerStop
         await reply(
             update, views.pasted_key_deleted() if deleted else views.pasted_key_not_deleted()
         )

@@ -80,3 +80,23 @@ async def test_key_checks_are_limited_to_five_an_hour(world: World) -> None:
     assert not refused.buttons  # no dialog opened for a check that would be refused
     reached = {r.api_key for r in world.exchange.requests if r.api_key}
     assert reached == {api_key for api_key, _secret in junk[:5]}
+
+
+async def test_keys_pasted_in_a_flood_are_all_deleted_without_a_reply_each(
+    tmp_path: Path,
+) -> None:
+    async with FakeTelegram() as telegram, FakeBinance() as exchange, FakeMarketCaps() as caps:
+        settings = e2e_settings(
+            telegram,
+            exchange,
+            caps,
+            f"sqlite+aiosqlite:///{tmp_path}/bot.db",
+            user_updates_burst=2,
+            user_updates_per_minute=1,
+        )
+        async with running(settings):
+            sent = [telegram.push_text(8311, f"{i:02d}" * 32) for i in range(8)]
+            await telegram.wait_for(lambda: len(telegram.deleted[8311]) == len(sent), timeout=10)
+            await asyncio.sleep(0.5)
+            assert sorted(telegram.deleted[8311]) == sorted(sent)  # never dropped: all deleted
+            assert len(telegram.messages(8311)) <= 3  # the burst's replies and one slow-down
