@@ -9,15 +9,33 @@ MO_FILES := $(PO_FILES:.po=.mo)
 I18N_KEYWORDS := -k _ -k N_ -k ngettext:1,2 -k UserError -k ValidationError -k InvalidTargets \
 	-k NotConfigured -k RunInProgress -k ShuttingDown
 
-.PHONY: setup run test lint format i18n migration bench soak clean
+# The lock files pin every package (runtime, dev tools, the installer and build backend) with
+# their hashes, for CPython 3.11 on Linux x86_64. Change pyproject.toml, then `make lock`;
+# `make upgrade-deps` moves every pin to the newest allowed version. Both need only PyPI.
+LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	--custom-compile-command "make lock" --quiet
+LOCK_RUNTIME := requirements/runtime.txt
+LOCK_DEV := requirements/dev.txt
+
+.PHONY: setup run test lint format i18n migration bench soak clean lock upgrade-deps
 
 setup: $(STAMP) $(MO_FILES)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK_DEV)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK_DEV)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	@touch $(STAMP)
+
+lock:
+	@test -x $(BIN)/uv || (echo 'run `make setup` first: uv comes with the locked dev tools' && exit 2)
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) $(UPGRADE) -o $(LOCK_RUNTIME)
+	$(BIN)/uv pip compile pyproject.toml requirements/tools.in --extra dev -c $(LOCK_RUNTIME) \
+		$(LOCK_FLAGS) $(UPGRADE) -o $(LOCK_DEV)
+
+upgrade-deps:
+	$(MAKE) lock UPGRADE=--upgrade
 
 locales/%/LC_MESSAGES/messages.mo: locales/%/LC_MESSAGES/messages.po $(STAMP)
 	$(BIN)/pybabel compile --statistics -D messages -i $< -o $@

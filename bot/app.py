@@ -7,20 +7,23 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
 
 from bot.config import Settings
-from bot.db.migrate import upgrade
 from bot.handlers import register_handlers
 from bot.handlers.base import BotContext, on_error
 from bot.handlers.callbacks import CallbackSigner
+from bot.handlers.pasted_keys import pasted_text
 from bot.handlers.updates import PerChatUpdateProcessor
 from bot.i18n import set_default_locale
 from bot.log import register_secret, setup_logging
 from bot.services.container import Services
+from bot.services.ratelimit import UpdateRateLimiter
+from bot.services.startup import StartUp, prepare_database
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +103,16 @@ def build_application(settings: Settings) -> BotApplication:
         .base_file_url(file_url)
         .defaults(Defaults(parse_mode=ParseMode.HTML))
         .rate_limiter(make_rate_limiter())
-        .concurrent_updates(PerChatUpdateProcessor(16))
+        .concurrent_updates(
+            PerChatUpdateProcessor(
+                16,
+                limiter=UpdateRateLimiter(
+                    burst=settings.user_updates_burst,
+                    per_minute=settings.user_updates_per_minute,
+                ),
+                never_drop=pasted_text,  # a pasted key is deleted even from a flood
+            )
+        )
         .context_types(ContextTypes(context=BotContext))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
@@ -118,19 +130,35 @@ def prepare(settings: Settings) -> None:
     setup_logging(settings.log_level)
     set_default_locale(settings.default_language)
     if settings.telegram_bot_token:
-        register_secret(settings.telegram_bot_token.get_secret_value())
+        register_secret(settings.telegram_bot_token.get_secret_value(), pinned=True)
+
+
+def webhook_path(webhook_url: str) -> str:
+    """The path Telegram posts to; a TLS proxy forwards it unchanged to WEBHOOK_LISTEN:PORT."""
+    return urlsplit(webhook_url).path.strip("/")
+
+
+async def _start_up(settings: Settings) -> StartUp:
+    facts = await prepare_database(settings)
+    register_secret(facts.webhook_secret, pinned=True)
+    return facts
 
 
 def run_bot(settings: Settings) -> None:
-    """Migrate, then poll (or serve the webhook) until SIGINT/SIGTERM, then shut down cleanly."""
+    """Migrate and check the database, then poll (or serve the webhook) until SIGINT/SIGTERM,
+    then shut down cleanly."""
     prepare(settings)
-    asyncio.run(upgrade(settings.database_url))
+    facts = asyncio.run(_start_up(settings))
     application = build_application(settings)
     if settings.webhook_url:
+        # Telegram sends the secret in X-Telegram-Bot-Api-Secret-Token with every update; PTB
+        # answers 403 to a request without it, so a forged update never reaches a handler.
         application.run_webhook(
             listen=settings.webhook_listen,
             port=settings.webhook_port,
+            url_path=webhook_path(settings.webhook_url),
             webhook_url=settings.webhook_url,
+            secret_token=facts.webhook_secret,
             allowed_updates=Update.ALL_TYPES,
         )
     else:
@@ -139,19 +167,31 @@ def run_bot(settings: Settings) -> None:
 
 @asynccontextmanager
 async def running(settings: Settings, *, poll_timeout: int = 1) -> AsyncIterator[BotApplication]:
-    """The application polling inside an already running event loop (tests and benchmarks).
+    """The application polling (or, with WEBHOOK_URL set, serving its webhook) inside an
+    already running event loop (tests and benchmarks).
 
-    Mirrors `run_polling`: initialize, post_init, start polling, start; and the reverse on exit.
+    Mirrors `run_polling` / `run_webhook`: initialize, post_init, start receiving updates,
+    start; and the reverse on exit.
     """
-    await upgrade(settings.database_url)
+    facts = await _start_up(settings)
     application = build_application(settings)
     await application.initialize()
     try:
         await _post_init(application)
         assert application.updater is not None  # noqa: S101 - built with an updater
-        await application.updater.start_polling(
-            poll_interval=0, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES
-        )
+        if settings.webhook_url:
+            await application.updater.start_webhook(
+                listen=settings.webhook_listen,
+                port=settings.webhook_port,
+                url_path=webhook_path(settings.webhook_url),
+                webhook_url=settings.webhook_url,
+                secret_token=facts.webhook_secret,
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            await application.updater.start_polling(
+                poll_interval=0, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES
+            )
         await application.start()
         try:
             yield application

@@ -81,6 +81,7 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 
 def cmd_rotate_keys(_args: argparse.Namespace) -> int:
     from bot.db.engine import make_engine, make_session_factory
+    from bot.db.migrate import upgrade
     from bot.services.maintenance import rotate_credentials
 
     settings = load_settings()
@@ -89,6 +90,7 @@ def cmd_rotate_keys(_args: argparse.Namespace) -> int:
     vault = _vault(settings)
 
     async def rotate() -> int:
+        await upgrade(settings.database_url)
         engine = make_engine(settings.database_url)
         try:
             return await rotate_credentials(make_session_factory(engine), vault)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/bot.db"
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{32,256}")
 SUPPORTED_LANGUAGES = ("en", "uk")
 
 
@@ -39,6 +41,7 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = 8443
+    webhook_secret: SecretStr | None = None
     min_interval_seconds: int = Field(default=900, ge=1)
     exchange_rate_limit: bool = True
     exchange_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -46,6 +49,9 @@ class Settings(BaseSettings):
     max_concurrent_runs: int = Field(default=32, ge=1, le=500)
     reconcile_interval_seconds: float = Field(default=60.0, gt=0)
     unknown_order_grace_seconds: float = Field(default=600.0, gt=0)
+    user_updates_burst: int = Field(default=10, ge=1)
+    user_updates_per_minute: float = Field(default=20.0, gt=0)
+    key_checks_per_hour: int = Field(default=5, ge=1)
 
     @field_validator("encryption_keys", mode="before")
     @classmethod
@@ -56,6 +62,16 @@ class Settings(BaseSettings):
     @classmethod
     def _ids_csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not WEBHOOK_SECRET.fullmatch(value.get_secret_value()):
+            # Telegram's rule for secret_token is 1-256 of these; fewer than 32 is guessable.
+            raise ValueError("must be 32 to 256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
 
     @field_validator("default_language")
     @classmethod
@@ -73,6 +89,15 @@ class Settings(BaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return value
 
+    def allows(self, telegram_id: int) -> bool:
+        """May this Telegram user use the bot? Everyone when ALLOWED_USER_IDS is empty; admins
+        always."""
+        return (
+            not self.allowed_user_ids
+            or telegram_id in self.allowed_user_ids
+            or telegram_id in self.admin_ids
+        )
+
     def master_keys(self) -> list[str]:
         """The master secrets, newest first, as plain strings (only for the credential vault)."""
         return [key.get_secret_value() for key in self.encryption_keys]
@@ -89,10 +114,19 @@ class Settings(BaseSettings):
         return problems
 
 
-def ensure_sqlite_folder(url: str) -> None:
-    """Create the folder of a file-based SQLite URL so the first start needs no manual step."""
+def sqlite_path(url: str) -> Path | None:
+    """The file of a file-based SQLite URL (None for other databases and in-memory ones)."""
     prefix = "sqlite+aiosqlite:///"
     if url.startswith(prefix):
         path = url[len(prefix) :].split("?", 1)[0]
         if path and path != ":memory:":
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            return Path(path).expanduser()
+    return None
+
+
+def ensure_sqlite_folder(url: str) -> None:
+    """Create the folder of a file-based SQLite URL so the first start needs no manual step;
+    only its owner may enter it (it holds encrypted keys and everyone's history)."""
+    path = sqlite_path(url)
+    if path is not None and not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -149,7 +150,8 @@ def fmt_money(value: Decimal | int, currency: str) -> str:
         if currency.upper() in {"USDT", "USDC", "FDUSD", "BUSD", "DAI", "TUSD", "USD", "EUR"}
         else None
     )
-    return f"{fmt_decimal(value, places=places)} {currency}"
+    # The code may come from the exchange (a fee currency): escaped for HTML messages.
+    return f"{fmt_decimal(value, places=places)} {html.escape(currency, quote=False)}"
 
 
 def fmt_percent(points: Decimal | int, places: int = 1) -> str:

@@ -89,12 +89,38 @@ def next_run_time(application: BotApplication, user_id: int) -> datetime | None:
     return None if job is None else job.next_run_time
 
 
+async def stop_not_allowed(application: BotApplication, user_id: int, chat_id: int) -> None:
+    """The user was taken off ALLOWED_USER_IDS: automation stops, once, and they are told why."""
+    services = application.bot_data["services"]
+    cancel_job(application, user_id)
+    account = await services.accounts.set_schedule(
+        user_id, running=False, paused_reason=notifications.NOT_ALLOWED, clear_next=True
+    )
+    log.info("user %s: automation stopped, no longer on the allow-list", user_id)
+    if account.blocked_bot:
+        return
+    with use_locale(account.language):
+        text = notifications.paused(notifications.NOT_ALLOWED, None)
+    try:
+        await application.bot.send_message(chat_id, text)
+    except Forbidden:
+        await services.accounts.mark_blocked(user_id, True)
+    except TelegramError:
+        log.warning("user %s: could not say why automation stopped", user_id)
+
+
 async def restore_jobs(application: BotApplication) -> int:
-    """Re-create every enabled user's job from the database, the source of truth."""
+    """Re-create every enabled user's job from the database, the source of truth; a user no
+    longer allowed has their automation stopped instead."""
     services = application.bot_data["services"]
     now = utcnow()
     sessions = await services.accounts.running_schedules()
+    restored = 0
     for schedule in sessions:
+        if not services.settings.allows(schedule.chat_id):
+            await stop_not_allowed(application, schedule.user_id, schedule.chat_id)
+            continue
+        restored += 1
         first = schedule.next_run_at
         if first is None or first <= now:
             # Missed while we were down: one run soon, spread out, not one per missed interval.
@@ -107,7 +133,7 @@ async def restore_jobs(application: BotApplication) -> int:
             interval_seconds=schedule.interval_seconds,
             first=first,
         )
-    return len(sessions)
+    return restored
 
 
 async def send_unreported(application: BotApplication) -> int:
@@ -147,6 +173,9 @@ async def run_scheduled(context: BotContext) -> None:
         account = await services.accounts.get(data.user_id)
     except NotConfigured:  # the user erased their account; the job goes with it
         job.schedule_removal()
+        return
+    if not services.settings.allows(account.telegram_id):  # the gate does not see jobs
+        await stop_not_allowed(context.application, data.user_id, data.chat_id)
         return
     next_at = job.next_t
     if account.blocked_bot or not account.is_running:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
+from bot.db.engine import make_engine, make_session_factory
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,3 +105,57 @@ def test_env_example_documents_every_setting() -> None:
 @pytest.mark.parametrize("command", ["--help", "run --help"])
 def test_help(tmp_path: Path, command: str) -> None:
     assert _cli(*command.split(), cwd=tmp_path).returncode == 0
+
+
+def _store_credentials(database_url: str, master: str) -> None:
+    """A database with one user's keys, written before the canary existed."""
+    from bot.db.migrate import upgrade
+    from bot.services.accounts import AccountService
+    from bot.services.credentials import CredentialVault
+
+    async def write() -> None:
+        await upgrade(database_url)
+        engine = make_engine(database_url)
+        try:
+            accounts = AccountService(make_session_factory(engine), CredentialVault([master]))
+            account, _ = await accounts.register(42, language="en")
+            await accounts.store_credentials(
+                account.user_id,
+                exchange_id="binance",
+                api_key="k" * 64,
+                secret="s" * 64,
+                passphrase=None,
+                permissions={},
+                ip_restricted=False,
+            )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(write())
+
+
+@pytest.mark.parametrize("canary", [True, False], ids=["canary", "stored-credential"])
+def test_run_with_the_wrong_master_key_refuses_to_start(tmp_path: Path, canary: bool) -> None:
+    right = _cli("gen-key", cwd=tmp_path).stdout.strip()
+    wrong = _cli("gen-key", cwd=tmp_path).stdout.strip()
+    (tmp_path / "data").mkdir()
+    if canary:  # rotate-keys on the empty database writes the canary with the right key
+        written = _cli("rotate-keys", cwd=tmp_path, env={"ENCRYPTION_KEYS": right})
+        assert written.returncode == 0, written.stderr
+    else:
+        _store_credentials(f"sqlite+aiosqlite:///{tmp_path}/data/bot.db", right)
+    env = {
+        "ENCRYPTION_KEYS": wrong,
+        "TELEGRAM_BOT_TOKEN": "123456:" + "B" * 35,
+        # Never reached: the check comes first. A closed loopback port, should it be.
+        "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot",
+    }
+    result = _cli("run", cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stderr
+    # The start-up log (migrations) may come first; the refusal is one line, and the last.
+    errors = [line for line in result.stderr.splitlines() if "rebalance-bot:" in line]
+    assert len(errors) == 1, result.stderr
+    assert errors[0] == result.stderr.strip().splitlines()[-1]
+    assert "ENCRYPTION_KEYS" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert wrong not in result.stderr

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -315,6 +315,31 @@ class SystemRepository(_Repository):
             )
         )
         return list(rows)
+
+    async def profiles_with_unbound_secrets(self, bound_prefix: str) -> list[UserProfile]:
+        """Profiles holding a token without the current format's prefix (to re-encrypt)."""
+        columns = (
+            UserProfile.api_key_encrypted,
+            UserProfile.api_secret_encrypted,
+            UserProfile.api_passphrase_encrypted,
+            UserProfile.cmc_api_key_encrypted,
+        )
+        unbound = [
+            column.is_not(None) & ~column.startswith(bound_prefix, autoescape=True)
+            for column in columns
+        ]
+        rows = await self.session.scalars(select(UserProfile).where(or_(*unbound)))
+        return list(rows)
+
+    async def one_profile_with_secrets(self) -> UserProfile | None:
+        return await self.session.scalar(
+            select(UserProfile)
+            .where(
+                (UserProfile.api_key_encrypted.is_not(None))
+                | (UserProfile.cmc_api_key_encrypted.is_not(None))
+            )
+            .limit(1)
+        )
 
     async def stats_since(self, since: datetime) -> dict[str, int]:
         users = await self.session.scalar(select(func.count()).select_from(User))

@@ -6,10 +6,20 @@ from typing import Any
 
 from telegram.ext import Application
 
-from bot.handlers import dialogs, history, keys, menu, rebalance, schedule, settings, targets
-from bot.handlers.base import install_gates
+from bot.handlers import (
+    admin,
+    dialogs,
+    history,
+    keys,
+    menu,
+    rebalance,
+    schedule,
+    settings,
+    targets,
+)
+from bot.handlers.gates import install_gates
 
-FEATURES = (menu, keys, targets, schedule, settings, rebalance, history)
+FEATURES = (menu, keys, targets, schedule, settings, rebalance, history, admin)
 
 
 def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None:

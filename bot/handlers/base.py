@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import (
-    Application,
-    ApplicationHandlerStop,
-    CallbackContext,
-    CallbackQueryHandler,
-    ExtBot,
-    TypeHandler,
-)
+from telegram.ext import CallbackContext, ExtBot
 
 from bot.errors import TemporaryExchangeError, UserError
 from bot.handlers.callbacks import CallbackSigner
-from bot.i18n import _, language_from_telegram, set_locale
+from bot.i18n import _
 from bot.services.accounts import Account
 from bot.views import common
 
@@ -31,10 +22,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-GATE_GROUP = -20
-LOCALE_GROUP = -10
-CALLBACK_GROUP = -5
-MAX_INPUT_CHARS = 4000
+MAX_INPUT_CHARS = 4000  # longer messages are refused before any handler reads them
 
 
 class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
@@ -66,9 +54,7 @@ Handler = Callable[[Update, BotContext], Awaitable[Any]]
 H = TypeVar("H", bound=Handler)
 
 
-def escape(value: object) -> str:
-    """HTML-escape anything that came from a user or an exchange before it enters a message."""
-    return html.escape(str(value), quote=False)
+escape = common.escape  # HTML-escape anything that came from a user or an exchange
 
 
 def user_error_text(error: UserError) -> str:
@@ -86,7 +72,9 @@ async def reply(
     chat = update.effective_chat
     if chat is None:
         return None
-    return await chat.send_message(text, reply_markup=keyboard, disable_web_page_preview=True)
+    return await chat.send_message(
+        common.fit_message(text), reply_markup=keyboard, disable_web_page_preview=True
+    )
 
 
 async def edit(
@@ -98,7 +86,7 @@ async def edit(
         return await reply(update, text, keyboard)
     try:
         return await query.edit_message_text(
-            text, reply_markup=keyboard, disable_web_page_preview=True
+            common.fit_message(text), reply_markup=keyboard, disable_web_page_preview=True
         )
     except BadRequest as error:
         if "not modified" in str(error).lower():
@@ -159,73 +147,9 @@ async def _answer_quietly(update: Update, text: str | None = None) -> None:
         pass
 
 
-# --- gates (run before every handler) ----------------------------------------------------------
-
-
-async def gate(update: Update, context: BotContext) -> None:
-    """Private chats only, the allow-list, and no giant inputs: refuse politely and stop."""
-    chat = update.effective_chat
-    user = update.effective_user
-    settings = context.services.settings
-    set_locale(language_from_telegram(user.language_code if user else None))
-    if chat is None or user is None:
-        raise ApplicationHandlerStop
-    if chat.type != ChatType.PRIVATE:
-        if (
-            update.message is not None
-            and update.message.text
-            and update.message.text.startswith("/")
-        ):
-            await reply(update, _("I only work in private chats. Open a chat with me to use me."))
-        elif update.callback_query is not None:
-            await _answer_quietly(update, _("I only work in private chats."))
-        raise ApplicationHandlerStop
-    if (
-        settings.allowed_user_ids
-        and user.id not in settings.allowed_user_ids
-        and user.id not in settings.admin_ids
-    ):
-        if update.callback_query is not None:
-            await _answer_quietly(update)
-        await reply(update, _("Sorry, this bot is private. Ask its operator for access."))
-        raise ApplicationHandlerStop
-
-
-async def load_account(update: Update, context: BotContext) -> None:
-    """Find the chat's account and switch the locale to its language for this update."""
-    chat = update.effective_chat
-    if chat is None:
-        return
-    account = await context.services.accounts.find(chat.id)
-    context.account = account
-    if account is not None:
-        set_locale(account.language)
-        if account.blocked_bot:  # they wrote to us again: they unblocked the bot
-            await context.services.accounts.mark_blocked(account.user_id, False)
-
-
-async def verify_callback(update: Update, context: BotContext) -> None:
-    """Every button press must carry data we signed for this chat; anything else has expired."""
-    query = update.callback_query
-    chat = update.effective_chat
-    if query is None or chat is None:
-        return
-    verified = context.signer.verify(chat.id, query.data)
-    if verified is None:
-        await _answer_quietly(update, _("This button has expired."))
-        raise ApplicationHandlerStop
-    context.callback = verified
-
-
 async def expired_button(update: Update, _context: BotContext) -> None:
     """A genuine button whose dialog is over (a finished conversation, an old menu)."""
     await _answer_quietly(update, _("This button has expired."))
-
-
-def install_gates(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    application.add_handler(TypeHandler(Update, gate), group=GATE_GROUP)
-    application.add_handler(TypeHandler(Update, load_account), group=LOCALE_GROUP)
-    application.add_handler(CallbackQueryHandler(verify_callback), group=CALLBACK_GROUP)
 
 
 # --- errors nobody could foresee ---------------------------------------------------------------

@@ -83,8 +83,9 @@ async def route_text(update: Update, context: BotContext) -> None:
         return
     if dialog.expired:
         end(context)
-        if dialog.step in dialog.secret_steps:
-            await delete_message(update)  # it may be the secret the dialog asked for
+        if dialog.step in dialog.secret_steps and not await delete_message(update):
+            # It may be the secret the dialog asked for, and it is still in the chat.
+            await reply(update, common.not_deleted())
         await reply(update, _timeouts[dialog.kind]())
         return
     await _steps[dialog.kind](update, context, dialog)

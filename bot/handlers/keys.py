@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from telegram import Update
@@ -18,8 +19,8 @@ from bot.errors import (
 from bot.handlers import dialogs
 from bot.handlers.base import BotContext, answer, confirmed, edit, handles_user_errors, reply
 from bot.handlers.dialogs import Dialog
-from bot.log import register_secret
-from bot.services.keys import check_key_format
+from bot.log import register_candidate, register_secret
+from bot.services.keys import TooManyKeyChecks, check_key_format
 from bot.views import keys as views
 
 log = logging.getLogger(__name__)
@@ -31,9 +32,26 @@ CMC_KIND = "cmckey"
 @handles_user_errors
 async def keys_command(update: Update, context: BotContext) -> None:
     """Start the key dialog: choose the exchange first."""
-    context.require_account()
+    account = context.require_account()
+    if context.args:  # `/keys KEY SECRET` on one line: key material in the chat, delete it
+        if not await dialogs.delete_message(update):
+            await reply(update, views.pasted_key_not_deleted())
+            return
+        await reply(update, views.pasted_key_deleted())
+    if not await _checks_left(update, context, account.user_id):
+        return
     dialogs.begin(context, Dialog(KIND, "exchange", secret_steps=frozenset({"key", "secret"})))
     await reply(update, views.choose_exchange(), views.exchange_keyboard(context.button))
+
+
+async def _checks_left(update: Update, context: BotContext, user_id: int) -> bool:
+    """False (and the user told when to come back) while key checks are used up."""
+    try:
+        context.services.keys.check_allowed(user_id)
+    except TooManyKeyChecks as error:
+        await reply(update, views.too_many_checks(max(1, math.ceil(error.retry_after / 60))))
+        return False
+    return True
 
 
 @handles_user_errors
@@ -54,18 +72,17 @@ async def exchange_chosen(update: Update, context: BotContext) -> None:
     await edit(update, views.ask_key(names[exchange]))
 
 
-async def _secret_text(update: Update) -> str | None:
-    """The text of a message that should hold a secret, deleted from the chat first."""
+async def _secret_text(update: Update) -> tuple[str | None, bool]:
+    """The text of a message that should hold a secret, and whether it is gone from the chat."""
     message = update.effective_message
     text = message.text if message is not None else None
-    if text:
-        register_secret(text.strip())
-    if not await dialogs.delete_message(update):
+    deleted = await dialogs.delete_message(update)
+    if not deleted:
         log.warning(
             "could not delete a message holding a secret in chat %s",
             update.effective_chat.id if update.effective_chat else None,
         )
-    return text
+    return text, deleted
 
 
 async def key_step(update: Update, context: BotContext, dialog: Dialog) -> None:
@@ -73,30 +90,46 @@ async def key_step(update: Update, context: BotContext, dialog: Dialog) -> None:
     if dialog.step == "exchange":
         await reply(update, views.choose_exchange(), views.exchange_keyboard(context.button))
         return
-    text = await _secret_text(update)
+    text, deleted = await _secret_text(update)
+    if not deleted and dialog.step == "secret":
+        # The secret is still in the chat: storing the key would bless a leaked secret.
+        dialogs.end(context)
+        await reply(update, views.secret_not_deleted())
+        return
+    warning = "" if deleted else views.key_not_deleted() + "\n\n"
     if not text:
-        await reply(update, views.text_expected())
+        await reply(update, warning + views.text_expected())
         return
     try:
         value = check_key_format(text)
     except ValidationError:
-        await reply(update, views.bad_key_format())
+        await reply(update, warning + views.bad_key_format())
         return
+    register_candidate(value)  # only well-formed text: junk must not crowd out real secrets
     if dialog.step == "key":
         dialog.values["api_key"] = value
         dialog.step = "secret"
-        await reply(update, views.ask_secret())
+        await reply(update, warning + views.ask_secret())
         return
+    await _connect(update, context, dialog, value)
+
+
+async def _connect(update: Update, context: BotContext, dialog: Dialog, secret: str) -> None:
     account = context.require_account()
     dialogs.end(context)  # whatever the check says, the secrets leave memory with the dialog
+    if not await _checks_left(update, context, account.user_id):
+        return
     await reply(update, views.checking())
     try:
         account = await context.services.keys.connect(
             account.user_id,
             exchange_id=dialog.values["exchange"],
             api_key=dialog.values["api_key"],
-            secret=value,
+            secret=secret,
         )
+    except TooManyKeyChecks as error:
+        await reply(update, views.too_many_checks(max(1, math.ceil(error.retry_after / 60))))
+        return
     except PermissionDenied as error:
         await reply(update, views.refused(getattr(error, "reason", "")))
         return
@@ -125,7 +158,7 @@ async def deletekeys_confirmed(update: Update, context: BotContext) -> None:
     if account is None:
         return
     jobs.cancel_job(context.application, account.user_id)
-    await context.services.accounts.delete_credentials(account.user_id)
+    await context.services.erasure.delete_keys(account.user_id)
     await edit(update, views.deleted())
 
 
@@ -138,32 +171,37 @@ async def cmckey_command(update: Update, context: BotContext) -> None:
         await context.services.accounts.set_cmc_key(account.user_id, None)
         await reply(update, views.cmc_deleted())
         return
-    if args:  # a key typed after the command: delete that message too
-        await _secret_text(update)
-        await _store_cmc(update, context, " ".join(context.args or []))
+    if args:  # a key typed after the command: that message goes too
+        _text, deleted = await _secret_text(update)
+        await _store_cmc(update, context, " ".join(context.args or []), deleted)
         return
     dialogs.begin(context, Dialog(CMC_KIND, "key", secret_steps=frozenset({"key"})))
     await reply(update, views.ask_cmc_key())
 
 
-async def _store_cmc(update: Update, context: BotContext, text: str) -> None:
+async def _store_cmc(update: Update, context: BotContext, text: str, deleted: bool) -> None:
     account = context.require_account()
+    if not deleted:
+        dialogs.end(context)
+        await reply(update, views.cmc_not_deleted())
+        return
     try:
         value = check_key_format(text)
     except ValidationError:
         await reply(update, views.bad_key_format())
         return
+    register_secret(value)  # the key alone, not the command around it
     dialogs.end(context)
     await context.services.accounts.set_cmc_key(account.user_id, value)
     await reply(update, views.cmc_saved())
 
 
 async def cmc_step(update: Update, context: BotContext, _dialog: Dialog) -> None:
-    text = await _secret_text(update)
-    if not text:
+    text, deleted = await _secret_text(update)
+    if not text and deleted:
         await reply(update, views.text_expected())
         return
-    await _store_cmc(update, context, text)
+    await _store_cmc(update, context, text or "", deleted)
 
 
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -1,8 +1,7 @@
-"""/dryrun, /notify, /settings, /deleteme and /admin."""
+"""/dryrun, /notify, /settings and /deleteme."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from telegram import Update
@@ -10,7 +9,6 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import jobs
 from bot.db.models import NotifyLevel
-from bot.db.types import utcnow
 from bot.handlers import dialogs
 from bot.handlers.base import (
     BotContext,
@@ -25,8 +23,6 @@ from bot.views import settings as views
 from bot.views import start as start_views
 from bot.views import status as status_views
 from bot.views import targets as target_views
-
-ADMIN_PAUSE_REASON = "admin"
 
 
 @handles_user_errors
@@ -131,46 +127,9 @@ async def deleteme_confirmed(update: Update, context: BotContext) -> None:
         return
     jobs.cancel_job(context.application, account.user_id)
     dialogs.end(context)
-    await context.services.accounts.delete_user(account.user_id)
+    await context.services.erasure.delete_user(account.user_id)
     context.account = None
     await edit(update, views.deleted_everything())
-
-
-@handles_user_errors
-async def admin_command(update: Update, context: BotContext) -> None:
-    """Operators only: usage numbers and the kill switch for every user's automation."""
-    user = update.effective_user
-    if user is None or user.id not in context.services.settings.admin_ids:
-        await reply(update, views.admin_only())
-        return
-    arg = (context.args or [""])[0].lower() if context.args else ""
-    accounts = context.services.accounts
-    if arg == "pause":
-        paused = await accounts.pause_all(ADMIN_PAUSE_REASON)
-        for user_id in paused:
-            jobs.cancel_job(context.application, user_id)
-        context.application.bot_data["kill_switch"] = True
-        await reply(update, views.admin_paused(len(paused)))
-        return
-    if arg == "resume":
-        resumed = await accounts.resume_paused(ADMIN_PAUSE_REASON)
-        for schedule in resumed:
-            first = utcnow() + timedelta(seconds=min(60, schedule.interval_seconds))
-            jobs.schedule_job(
-                context.application,
-                user_id=schedule.user_id,
-                chat_id=schedule.chat_id,
-                interval_seconds=schedule.interval_seconds,
-                first=first,
-            )
-            await accounts.set_schedule(schedule.user_id, next_run_at=first)
-        context.application.bot_data["kill_switch"] = False
-        await reply(update, views.admin_resumed(len(resumed)))
-        return
-    stats = await context.services.history.stats()
-    await reply(
-        update, views.admin_stats(stats, bool(context.application.bot_data.get("kill_switch")))
-    )
 
 
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -182,4 +141,3 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     application.add_handler(CallbackQueryHandler(settings_chosen, pattern=r"^set\|"))
     application.add_handler(CommandHandler("deleteme", deleteme_command))
     application.add_handler(CallbackQueryHandler(deleteme_confirmed, pattern=r"^delme\|"))
-    application.add_handler(CommandHandler("admin", admin_command))

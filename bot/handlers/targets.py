@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -18,10 +19,43 @@ from bot.services.accounts import Account, Strategy
 from bot.views import targets as views
 
 MAX_INDEX_SIZE = 50
+MAX_LISTED = 50  # assets in `/targets equal`, exclusions in `/index`
+MAX_SYMBOL = 15
 
 
 def _text(context: BotContext) -> str:
     return " ".join(context.args or []).strip()
+
+
+def asset_symbol(word: str) -> str:
+    """An asset symbol as typed, NFKC-normalized (full-width ＢＴＣ is BTC); anything that is
+    not then plain ASCII letters and digits is refused, so a look-alike such as DОGE (with a
+    Cyrillic О) never passes for DOGE."""
+    symbol = unicodedata.normalize("NFKC", word).strip(",")
+    if not symbol.isascii() or not symbol.isalnum() or len(symbol) > MAX_SYMBOL:
+        raise ValidationError(
+            "{asset} is not an asset symbol: use Latin letters and digits, e.g. DOGE",
+            asset=word[:20],
+        )
+    return symbol.upper()
+
+
+def _symbols(words: list[str]) -> list[str]:
+    words = [word for word in words if word.strip(",")]
+    if len(words) > MAX_LISTED:
+        raise ValidationError(
+            "At most {count} assets. Example: /targets BTC 50 ETH 30 USDT 20", count=MAX_LISTED
+        )
+    return [asset_symbol(word) for word in words]
+
+
+def _ascii_weights(text: str) -> str:
+    """The weights text NFKC-normalized; a non-ASCII word (a look-alike symbol) refused."""
+    text = unicodedata.normalize("NFKC", text)
+    for word in text.split():
+        if not word.isascii():
+            asset_symbol(word)  # raises with the word in the message
+    return text
 
 
 async def _known_assets(context: BotContext, account: Account) -> tuple[set[str], set[str]]:
@@ -50,13 +84,13 @@ async def targets_command(update: Update, context: BotContext) -> None:
     known, _tradable = await _known_assets(context, account)
     words = text.split()
     if words[0].lower() == "equal":
-        assets = [w.strip(",").upper() for w in words[1:] if w.strip(",")]
+        assets = _symbols(words[1:])
         if len(assets) < 2:
             raise ValidationError("Name at least two assets, e.g. /targets equal BTC ETH SOL")
         weights = equal_weights(assets, known)
         kind = StrategyKind.EQUAL.value
     else:
-        weights = fixed_weights(parse_weights(text), known)
+        weights = fixed_weights(parse_weights(_ascii_weights(text)), known)
         kind = StrategyKind.FIXED.value
     await context.services.accounts.set_strategy(
         account.user_id, _strategy(account, kind=kind, weights=weights)
@@ -85,12 +119,12 @@ def parse_index_args(words: list[str]) -> tuple[int, Decimal | None, list[str]]:
             if cap <= 0:
                 raise ValidationError("The cap must be above 0%. Example: /index 10 cap 25")
         elif mode == "exclude":
-            symbol = word.strip(",").upper()
-            if not symbol.isalnum() or len(symbol) > 15:
+            exclusions.append(asset_symbol(word))
+            if len(exclusions) > MAX_LISTED:
                 raise ValidationError(
-                    "Unknown asset {asset}. Example: /index 10 exclude DOGE", asset=word[:20]
+                    "At most {count} assets. Example: /targets BTC 50 ETH 30 USDT 20",
+                    count=MAX_LISTED,
                 )
-            exclusions.append(symbol)
         else:
             raise ValidationError(
                 "I did not understand {word}. Example: /index 10 cap 25 exclude DOGE",

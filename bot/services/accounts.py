@@ -21,7 +21,14 @@ from bot.db.models import (
 from bot.db.repositories import Repositories
 from bot.db.types import utcnow
 from bot.errors import NotConfigured, ValidationError
-from bot.services.credentials import CredentialVault
+from bot.log import register_secret
+from bot.services.credentials import (
+    API_KEY,
+    API_PASSPHRASE,
+    API_SECRET,
+    CMC_API_KEY,
+    CredentialVault,
+)
 
 T = TypeVar("T")
 
@@ -358,10 +365,10 @@ class AccountService:
 
         def change(profile: UserProfile, trader: TraderSession, _t: PortfolioTarget) -> None:
             profile.exchange_id = exchange_id
-            profile.api_key_encrypted = vault.encrypt(user_id, api_key)
-            profile.api_secret_encrypted = vault.encrypt(user_id, secret)
+            profile.api_key_encrypted = vault.encrypt(user_id, api_key, API_KEY)
+            profile.api_secret_encrypted = vault.encrypt(user_id, secret, API_SECRET)
             profile.api_passphrase_encrypted = (
-                vault.encrypt(user_id, passphrase) if passphrase else None
+                vault.encrypt(user_id, passphrase, API_PASSPHRASE) if passphrase else None
             )
             profile.key_hint = key_hint(api_key)
             profile.permissions = permissions
@@ -391,9 +398,17 @@ class AccountService:
         vault = self._vault
 
         def change(profile: UserProfile, _s: TraderSession, _t: PortfolioTarget) -> None:
-            profile.cmc_api_key_encrypted = vault.encrypt(user_id, key) if key else None
+            profile.cmc_api_key_encrypted = (
+                vault.encrypt(user_id, key, CMC_API_KEY) if key else None
+            )
 
         return await self._update(user_id, change)
+
+    def _open(self, user_id: int, token: str, field: str) -> str:
+        """Decrypt one stored secret; from here on no log line can show it."""
+        plaintext = self._vault.decrypt(user_id, token, field)
+        register_secret(plaintext)
+        return plaintext
 
     def _decrypt(self, profile: UserProfile | None) -> Credentials:
         if profile is None or not profile.has_credentials:
@@ -401,10 +416,10 @@ class AccountService:
         user_id = profile.user_id
         return Credentials(
             exchange_id=profile.exchange_id,
-            api_key=self._vault.decrypt(user_id, profile.api_key_encrypted or ""),
-            secret=self._vault.decrypt(user_id, profile.api_secret_encrypted or ""),
+            api_key=self._open(user_id, profile.api_key_encrypted or "", API_KEY),
+            secret=self._open(user_id, profile.api_secret_encrypted or "", API_SECRET),
             passphrase=(
-                self._vault.decrypt(user_id, profile.api_passphrase_encrypted)
+                self._open(user_id, profile.api_passphrase_encrypted, API_PASSPHRASE)
                 if profile.api_passphrase_encrypted
                 else None
             ),
@@ -444,6 +459,6 @@ class AccountService:
             profile = await repos.profiles.get(user_id)
             if profile is None or not profile.cmc_api_key_encrypted:
                 return None
-            return self._vault.decrypt(user_id, profile.cmc_api_key_encrypted)
+            return self._open(user_id, profile.cmc_api_key_encrypted, CMC_API_KEY)
 
         return await self._unit(work)

@@ -12,10 +12,12 @@ from bot.config import Settings
 from bot.db.engine import make_engine, make_session_factory
 from bot.services.accounts import AccountService
 from bot.services.credentials import CredentialVault
+from bot.services.erasure import Erasure
 from bot.services.exchange import ExchangeHubs
 from bot.services.history import HistoryService
 from bot.services.keys import KeyService
 from bot.services.marketcap import MarketCapService
+from bot.services.ratelimit import AttemptLimiter
 from bot.services.rebalancer import Rebalancer
 from bot.services.run_lock import RunLocks
 
@@ -32,6 +34,7 @@ class Services:
     rebalancer: Rebalancer
     history: HistoryService
     keys: KeyService
+    erasure: Erasure
 
     @classmethod
     async def create(cls, settings: Settings, **overrides: Any) -> Services:
@@ -50,7 +53,10 @@ class Services:
             unknown_grace=timedelta(seconds=settings.unknown_order_grace_seconds),
         )
         history = HistoryService(session_factory)
-        keys = KeyService(accounts, hubs)
+        keys = KeyService(
+            accounts, hubs, AttemptLimiter(limit=settings.key_checks_per_hour, window=3600.0)
+        )
+        erasure = Erasure(accounts, hubs, engine)
         services = cls(
             settings=settings,
             engine=engine,
@@ -62,6 +68,7 @@ class Services:
             rebalancer=rebalancer,
             history=history,
             keys=keys,
+            erasure=erasure,
         )
         for name, value in overrides.items():
             setattr(services, name, value)

@@ -207,7 +207,12 @@ class PrivateAccount:
         except ExchangeError as error:
             log.info("fees of order %s not read: %s", result.client_order_id, type(error).__name__)
             return result
-        fills = [t.get("info") or {} for t in trades]
+        fills = [
+            t.get("info") or {}
+            for t in trades
+            if str(t.get("order") or (t.get("info") or {}).get("orderId"))
+            == result.exchange_order_id
+        ]
         return replace(result, fees=_fees_from_fills(fills))
 
     async def orders_between(self, symbol: str, since_ms: int, until_ms: int) -> list[OrderResult]:

@@ -6,13 +6,36 @@ import re
 from dataclasses import asdict
 from typing import Any
 
-from bot.errors import ValidationError
+from bot.errors import (
+    BotError,
+    CredentialsError,
+    ExchangeError,
+    NotConfigured,
+    ValidationError,
+)
 from bot.log import register_secret
 from bot.services.accounts import Account, AccountService
 from bot.services.exchange import validate_credentials
+from bot.services.ratelimit import AttemptLimiter
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-+/=]{16,128}$")
 SUPPORTED_EXCHANGES = ("binance",)
+# What each exchange's API keys and secrets look like, to spot one pasted anywhere.
+KEY_SHAPES = {"binance": r"(?<![A-Za-z0-9])[A-Za-z0-9]{64}(?![A-Za-z0-9])"}
+_KEY_LIKE = re.compile("|".join(f"(?:{shape})" for shape in KEY_SHAPES.values()))
+
+
+def holds_key(text: str | None) -> bool:
+    """Does the text hold something shaped like an exchange API key or secret?"""
+    return bool(text) and _KEY_LIKE.search(text or "") is not None
+
+
+class TooManyKeyChecks(BotError):
+    """The user checked too many keys lately; `retry_after` in seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("too many key checks")
+        self.retry_after = retry_after
 
 
 def check_key_format(value: str) -> str:
@@ -24,9 +47,20 @@ def check_key_format(value: str) -> str:
 
 
 class KeyService:
-    def __init__(self, accounts: AccountService, hubs: Any) -> None:
+    def __init__(
+        self, accounts: AccountService, hubs: Any, checks: AttemptLimiter | None = None
+    ) -> None:
         self._accounts = accounts
         self._hubs = hubs
+        # Each check reads the account at the exchange: junk keys in a row must not spend the
+        # weight every user shares (or earn the IP a ban).
+        self.checks = checks or AttemptLimiter(limit=5, window=3600.0)
+
+    def check_allowed(self, user_id: int) -> None:
+        """TooManyKeyChecks when the user may not check another key now."""
+        wait = self.checks.retry_after(user_id)
+        if wait is not None:
+            raise TooManyKeyChecks(wait)
 
     async def connect(
         self,
@@ -40,14 +74,27 @@ class KeyService:
         """Validate (refusing withdraw/transfer-enabled keys) and store; raises exchange errors."""
         if exchange_id not in SUPPORTED_EXCHANGES:
             raise ValidationError("Unsupported exchange. Choose one of the buttons.")
+        self.check_allowed(user_id)
+        self.checks.record(user_id)
         for value in (api_key, secret, passphrase):
             if value:
                 register_secret(value)  # from here on, logs can never show it
-        check = await validate_credentials(self._hubs.get(exchange_id), api_key, secret, passphrase)
+        try:
+            previous = await self._accounts.credentials(user_id)
+        except (NotConfigured, CredentialsError):
+            previous = None
+        try:
+            check = await validate_credentials(
+                self._hubs.get(exchange_id), api_key, secret, passphrase
+            )
+        except ExchangeError:
+            # A refused key's client must not sit in the pool with the key in it.
+            await self._hubs.forget(exchange_id, api_key, secret)
+            raise
         permissions = dict(getattr(check, "permissions", {}) or {})
         if not permissions:
             permissions = {k: v for k, v in asdict(check).items() if isinstance(v, bool)}
-        return await self._accounts.store_credentials(
+        account = await self._accounts.store_credentials(
             user_id,
             exchange_id=exchange_id,
             api_key=api_key,
@@ -56,3 +103,7 @@ class KeyService:
             permissions=permissions,
             ip_restricted=getattr(check, "ip_restricted", None),
         )
+        if previous is not None and (previous.api_key, previous.secret) != (api_key, secret):
+            # Replaced: the old key's pooled client (and the old key in it) goes now.
+            await self._hubs.forget(previous.exchange_id, previous.api_key, previous.secret)
+        return account

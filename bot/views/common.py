@@ -2,7 +2,41 @@
 
 from __future__ import annotations
 
-from bot.i18n import N_, LazyString, _, translate
+import html
+import re
+
+from bot.i18n import N_, LazyString, _, ngettext, translate
+
+MAX_MESSAGE_CHARS = 4096  # Telegram's limit for one message
+_TAG = re.compile(r"<(/?)([a-z-]+)[^>]*>")
+
+
+def escape(value: object) -> str:
+    """HTML-escape anything that did not come from our catalogs: exchange asset names and
+    symbols, permission names, text a user typed, before it enters an HTML message."""
+    return html.escape(str(value), quote=False)
+
+
+def fit_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """At most `limit` characters: cut at a line break, open tags closed, an ellipsis added.
+
+    Inputs are bounded where they are read; this is the last guard that a reply never
+    breaks Telegram's limit, whatever a list grew to.
+    """
+    if len(text) <= limit:
+        return text
+    cut = text.rfind("\n", 0, limit - 100)
+    kept = text[: cut if cut > 0 else limit - 100]
+    kept = kept[: kept.rfind("<")] if kept.rfind("<") > kept.rfind(">") else kept
+    kept = re.sub(r"&[#a-zA-Z0-9]*$", "", kept)
+    open_tags: list[str] = []
+    for closing, name in _TAG.findall(kept):
+        if closing and open_tags and open_tags[-1] == name:
+            open_tags.pop()
+        elif not closing:
+            open_tags.append(name)
+    return kept + "".join(f"</{name}>" for name in reversed(open_tags)) + "\n…"
+
 
 # (command, one-line description) in the order users meet them; the menu and /help share it.
 COMMANDS: tuple[tuple[str, LazyString], ...] = (
@@ -65,3 +99,38 @@ def cancelled() -> str:
 
 def nothing_to_cancel() -> str:
     return _("There is nothing to cancel.")
+
+
+def private_bot() -> str:
+    return _("Sorry, this bot is private. Ask its operator for access.")
+
+
+def access_withdrawn() -> str:
+    return _(
+        "You no longer have access to this bot. You can still stop automatic rebalancing "
+        "with /stop, erase your exchange keys with /deletekeys, or erase everything with "
+        "/deleteme."
+    )
+
+
+def edit_ignored() -> str:
+    return _("I do not act on edited messages. Please send it again as a new message.")
+
+
+def too_long(limit: int) -> str:
+    return _("That message is too long: at most {limit} characters, please.").format(limit=limit)
+
+
+def slow_down(seconds: int) -> str:
+    return ngettext(
+        "You are sending too much too fast. Please wait {seconds} second and try again.",
+        "You are sending too much too fast. Please wait {seconds} seconds and try again.",
+        seconds,
+    ).format(seconds=seconds)
+
+
+def not_deleted() -> str:
+    return _(
+        "I could not delete your message. Please delete it yourself, and if it held a secret, "
+        "regenerate the key."
+    )

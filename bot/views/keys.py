@@ -6,8 +6,9 @@ from typing import Any
 
 from telegram import InlineKeyboardMarkup
 
-from bot.i18n import _
+from bot.i18n import _, ngettext
 from bot.services.accounts import Account
+from bot.views.common import escape
 from bot.views.start import ButtonFactory
 
 EXCHANGES = (("binance", "Binance"),)
@@ -46,10 +47,10 @@ def checking() -> str:
 
 def connected(account: Account) -> str:
     permissions: dict[str, Any] = account.permissions or {}
-    granted = [name for name, on in sorted(permissions.items()) if on is True]
+    granted = [escape(name) for name, on in sorted(permissions.items()) if on is True]
     lines = [
         _("Connected {exchange}, key {hint}.").format(
-            exchange=account.exchange_id.capitalize(), hint=account.key_hint or ""
+            exchange=escape(account.exchange_id.capitalize()), hint=escape(account.key_hint or "")
         ),
         _("Permissions: {permissions}").format(
             permissions=", ".join(granted) or _("none reported")
@@ -133,3 +134,62 @@ def text_expected() -> str:
 
 def timed_out() -> str:
     return _("The key dialog timed out. Nothing was saved. Send /keys to start again.")
+
+
+def pasted_key_deleted() -> str:
+    return _(
+        "That looked like an API key or secret, so I deleted it from the chat. To connect "
+        "your exchange, send /keys and then the key and the secret, each when I ask for it."
+    )
+
+
+def pasted_key_not_deleted() -> str:
+    return _(
+        "That looks like an API key or secret, and I could not delete it. Delete the message "
+        "yourself now, and if it holds a secret, regenerate the key at your exchange."
+    )
+
+
+def group_key_deleted() -> str:
+    return _(
+        "That looked like an API key or secret, so I deleted it. Others in this chat may have "
+        "seen it: regenerate the key at your exchange, and send keys only in a private chat "
+        "with me."
+    )
+
+
+def group_key_not_deleted() -> str:
+    return _(
+        "That looks like an API key or secret, and I cannot delete it here. Delete the "
+        "message and revoke the key at your exchange now."
+    )
+
+
+def key_not_deleted() -> str:
+    return _("I could not delete your message with the key. Please delete it yourself.")
+
+
+def secret_not_deleted() -> str:
+    return _(
+        "I could not delete your message with the secret, so I did not save the key: the "
+        "secret is still visible in this chat. Delete that message yourself, regenerate the "
+        "key at your exchange, and send /keys again."
+    )
+
+
+def cmc_not_deleted() -> str:
+    return _(
+        "I could not delete your message with the CoinMarketCap key, so I did not save it. "
+        "Delete that message yourself, regenerate the key in your CoinMarketCap account, and "
+        "send /cmckey again."
+    )
+
+
+def too_many_checks(minutes: int) -> str:
+    return ngettext(
+        "Too many key checks in the last hour. To stay within the exchange's limits, please "
+        "try again in {minutes} minute.",
+        "Too many key checks in the last hour. To stay within the exchange's limits, please "
+        "try again in {minutes} minutes.",
+        minutes,
+    ).format(minutes=minutes)

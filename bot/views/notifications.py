@@ -5,10 +5,12 @@ from __future__ import annotations
 from bot.db.models import NotifyLevel, RunStatus, RunTrigger
 from bot.i18n import N_, LazyString, _, fmt_datetime, fmt_decimal, fmt_money, ngettext
 from bot.services.run_result import OrderOutcome, Problem, RunResult
+from bot.views.common import escape
 
 
 def _order_line(order: OrderOutcome, quote: str) -> str:
     base, _slash, market_quote = order.symbol.partition("/")
+    base = escape(base)
     amount = fmt_decimal(order.filled)
     cost = fmt_money(order.cost, market_quote or quote)
     side = _("Buy") if order.side == "buy" else _("Sell")
@@ -19,7 +21,7 @@ def _order_line(order: OrderOutcome, quote: str) -> str:
     if order.status in ("failed", "rejected", "not_sent", "not_placed") or (
         order.filled == 0 and order.status != "simulated"
     ):
-        text = _("{side} {symbol}: not filled").format(side=side, symbol=order.symbol)
+        text = _("{side} {symbol}: not filled").format(side=side, symbol=escape(order.symbol))
         return "✖ " + text
     if order.side == "sell":
         line = _("Sold {amount} {asset} for {cost}").format(amount=amount, asset=base, cost=cost)
@@ -87,7 +89,7 @@ def _problem_text(problem: Problem | None, detail: dict[str, object]) -> str:
         return _(str(detail["message"])).format(**(params if isinstance(params, dict) else {}))
     if problem == Problem.NO_PRICES:
         return _("Some of your assets cannot be valued on the exchange: {assets}.").format(
-            assets=", ".join(str(a) for a in _assets(detail))
+            assets=", ".join(escape(a) for a in _assets(detail))
         )
     if problem is not None and problem in PROBLEM_TEXTS:
         return str(PROBLEM_TEXTS[problem])
@@ -171,10 +173,19 @@ def revision_text(result: RunResult, timezone: str) -> str:
     return head + "\n" + result_text(result)
 
 
+NOT_ALLOWED = "not_allowed"  # the user was taken off ALLOWED_USER_IDS
+
+
 def paused(reason: str, result: RunResult | None) -> str:
     """Automation stopped by itself: always told, because it needs the user to act."""
     if result is not None and result.problem in (Problem.AUTH, Problem.PERMISSION):
         return result_text(result)
+    if reason == NOT_ALLOWED:
+        return _(
+            "Automatic rebalancing is stopped: the operator no longer lets you use this bot. "
+            "Your keys and history are kept until you remove them: /deletekeys erases your "
+            "exchange keys, /deleteme everything."
+        )
     if reason == "errors":
         lines = [
             _(

@@ -8,6 +8,7 @@ from telegram import InlineKeyboardMarkup
 
 from bot.i18n import _, fmt_decimal, fmt_money, fmt_percent
 from bot.services.run_result import Preview
+from bot.views.common import escape
 from bot.views.start import ButtonFactory
 
 PREVIEW_TTL_SECONDS = 120
@@ -33,7 +34,7 @@ def portfolio_text(preview: Preview) -> str:
         drift = preview.drift_before.get(asset, current - target)
         lines.append(
             _("{asset}: {amount} ≈ {value} | {current} of {target} target ({drift} pts)").format(
-                asset=asset,
+                asset=escape(asset),
                 amount=fmt_decimal(amount),
                 value=fmt_money(value, preview.quote),
                 current=fmt_percent(current),
@@ -43,7 +44,9 @@ def portfolio_text(preview: Preview) -> str:
         )
     if preview.unpriced:
         lines.append(
-            _("Not valued (no market): {assets}").format(assets=", ".join(preview.unpriced))
+            _("Not valued (no market): {assets}").format(
+                assets=", ".join(escape(asset) for asset in preview.unpriced)
+            )
         )
     lines.append(
         _("Largest drift: {drift} points (threshold {threshold}).").format(
@@ -91,9 +94,9 @@ def preview_text(preview: Preview) -> str:
             _("• {side} {amount}{asset} ≈ {value} ({symbol})").format(
                 side=side,
                 amount=amount,
-                asset=leg.asset,
+                asset=escape(leg.asset),
                 value=fmt_money(leg.value, preview.quote),
-                symbol=leg.symbol,
+                symbol=escape(leg.symbol),
             )
         )
     lines.append(
@@ -109,7 +112,9 @@ def preview_text(preview: Preview) -> str:
         lines.append(
             _("Skipped (below exchange or your minimums): {assets}").format(
                 assets=", ".join(
-                    sorted({d.asset for d in preview.dropped if d.reason != "within_threshold"})
+                    sorted(
+                        {escape(d.asset) for d in preview.dropped if d.reason != "within_threshold"}
+                    )
                 )
                 or "—"
             )

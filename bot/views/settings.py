@@ -134,6 +134,7 @@ def admin_stats(stats: dict[str, int], paused: bool) -> str:
             ),
             _("Kill switch: {state}").format(state=_("ON (all paused)") if paused else _("off")),
             _("/admin pause stops every user's automation; /admin resume restarts it."),
+            _("/admin remove <code>user id</code> erases a user and everything of theirs."),
         ]
     )
 
@@ -144,3 +145,21 @@ def admin_paused(count: int) -> str:
 
 def admin_resumed(count: int) -> str:
     return _("Resumed automatic rebalancing for {count} user(s).").format(count=count)
+
+
+def admin_remove_usage() -> str:
+    return _("Say whose account to erase: /admin remove <code>telegram user id</code>")
+
+
+def admin_no_such_user(telegram_id: int) -> str:
+    return _("No user with Telegram id {id}. Nothing was erased.").format(id=telegram_id)
+
+
+def admin_removed(telegram_id: int, *, had_keys: bool) -> str:
+    text = _(
+        "User {id} is erased: automatic rebalancing stopped, their settings, history and "
+        "portfolio records deleted."
+    ).format(id=telegram_id)
+    if had_keys:
+        text += " " + _("Their exchange keys were deleted first.")
+    return text

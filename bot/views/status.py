@@ -8,6 +8,7 @@ from telegram import InlineKeyboardMarkup
 
 from bot.i18n import _, fmt_datetime, fmt_decimal, fmt_money, fmt_timedelta
 from bot.services.accounts import Account, Strategy
+from bot.views.common import escape
 from bot.views.start import ButtonFactory
 
 INTERVAL_CHOICES = (("1h", 3600), ("4h", 14400), ("12h", 43200), ("1d", 86400), ("1w", 604800))
@@ -26,7 +27,7 @@ def strategy_line(strategy: Strategy) -> str:
             text += ", " + _("cap {cap}%").format(cap=fmt_decimal(strategy.index_cap))
         return text
     weights = ", ".join(
-        f"{asset} {fmt_decimal(weight)}%"
+        f"{escape(asset)} {fmt_decimal(weight)}%"
         for asset, weight in sorted(strategy.weights.items(), key=lambda item: -item[1])
     )
     if strategy.kind == "equal":
@@ -105,6 +106,7 @@ def pause_reason(reason: str) -> str:
         "not_configured": _("keys or targets missing"),
         "keys_deleted": _("keys deleted"),
         "errors": _("the last runs failed"),
+        "not_allowed": _("your access was withdrawn"),
     }
     return reasons.get(reason, reason)
 

@@ -6,12 +6,13 @@ from decimal import Decimal
 
 from bot.i18n import _, fmt_decimal
 from bot.services.accounts import Account
+from bot.views.common import escape
 from bot.views.status import strategy_line
 
 
 def weights_table(weights: dict[str, Decimal]) -> str:
     rows = sorted(weights.items(), key=lambda item: (-item[1], item[0]))
-    return "\n".join(f"• {asset}: {fmt_decimal(weight)}%" for asset, weight in rows)
+    return "\n".join(f"• {escape(asset)}: {fmt_decimal(weight)}%" for asset, weight in rows)
 
 
 def current_targets(account: Account) -> str:
@@ -46,7 +47,9 @@ def index_set(
     if cap is not None:
         head += ", " + _("cap {cap}%").format(cap=fmt_decimal(cap))
     if exclusions:
-        head += ", " + _("excluding {assets}").format(assets=", ".join(exclusions))
+        head += ", " + _("excluding {assets}").format(
+            assets=", ".join(escape(a) for a in exclusions)
+        )
     return "\n".join([head + ".", _("Weights today:"), weights_table(weights)])
 
 

@@ -34,6 +34,9 @@ def e2e_settings(
         "exchange_rate_limit": False,
         "exchange_timeout_seconds": 2.0,
         "min_interval_seconds": 1,
+        # Tests type faster than people; the rate limit has tests of its own.
+        "user_updates_burst": 10_000,
+        "user_updates_per_minute": 60_000,
         "_env_file": None,
     }
     values.update(extra)
@@ -92,6 +95,8 @@ async def stopped_world(tmp_path: Path) -> AsyncIterator[World]:
     ):
         settings = e2e_settings(telegram, exchange, caps, f"sqlite+aiosqlite:///{tmp_path}/bot.db")
         yield World(telegram, exchange, settings)
+        # The fake refuses malformed HTML as Telegram does; no test may have sent any.
+        assert telegram.html_errors == []
 
 
 @pytest.fixture

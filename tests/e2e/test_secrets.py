@@ -7,7 +7,10 @@ import io
 import logging
 from pathlib import Path
 
+from sqlalchemy import text
+
 from bot.app import running
+from bot.db.engine import make_engine
 from bot.log import setup_logging
 from tests.e2e.conftest import World, connect, e2e_settings
 from tests.fakes.binance import FakeBinance
@@ -59,3 +62,50 @@ async def test_no_secret_leaks_anywhere(tmp_path: Path) -> None:
         assert all(value not in text for text in params), f"{name} sent to Telegram"
         assert value.encode() not in database, f"{name} in the database file"
     assert "DEBUG" in logs or "INFO" in logs  # the handler really saw the run
+
+
+async def test_debug_logs_of_a_key_connect_hold_no_ciphertext_nor_sql_parameters(
+    tmp_path: Path,
+) -> None:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers))
+    setup_logging("DEBUG", stream)
+    try:
+        async with FakeTelegram() as telegram, FakeBinance() as exchange, FakeMarketCaps() as caps:
+            settings = e2e_settings(
+                telegram, exchange, caps, f"sqlite+aiosqlite:///{tmp_path}/bot.db"
+            )
+            world = World(telegram, exchange, settings)
+            async with running(settings):
+                chat = world.chat(6101)
+                await connect(chat, world, {"USDT": "1000", "BTC": "0.01"})
+                await chat.ask("/cmckey 0c9a4b2e-5d6f-4a1b-8c3d-2e4f6a8b0c1d")
+                logging.getLogger("tests.secrets").info(
+                    "the key alone: 0c9a4b2e-5d6f-4a1b-8c3d-2e4f6a8b0c1d"
+                )
+    finally:
+        root.handlers = saved[1]
+        root.setLevel(saved[0])
+    engine = make_engine(settings.database_url)
+    try:
+        async with engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    text(
+                        "SELECT api_key_encrypted, api_secret_encrypted, cmc_api_key_encrypted "
+                        "FROM user_profiles"
+                    )
+                )
+            ).one()
+    finally:
+        await engine.dispose()
+    logs = stream.getvalue()
+    assert "DEBUG" in logs  # the most talkative setting really was on
+    for token in row:
+        assert token
+        assert token not in logs, "ciphertext in the DEBUG logs"
+        assert token[:40] not in logs
+    for marker in ("UPDATE user_profiles", "INSERT INTO", "[parameters", "executing"):
+        assert marker not in logs, f"SQL ({marker!r}) in the DEBUG logs"
+    assert "0c9a4b2e-5d6f-4a1b-8c3d-2e4f6a8b0c1d" not in logs  # /cmckey KEY registers KEY

@@ -736,6 +736,8 @@ class FakeBinance:
                 continue
             if not self._window(order, params) or not self._visible(order):
                 continue
+            if params.get("orderId") and str(order.order_id) != params["orderId"]:
+                continue
             for fill in order.fills:
                 trades.append(
                     {

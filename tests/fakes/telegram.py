@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 BOT_ID = 7000001
@@ -26,6 +28,48 @@ SEND_METHODS = {
     "editMessageText",
     "editMessageReplyMarkup",
 }
+
+
+# What Telegram's HTML parse mode accepts (tag names are case-insensitive there).
+HTML_TAGS = {
+    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a",
+    "code", "pre", "blockquote", "tg-emoji",
+}  # fmt: skip
+_TAG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+MAX_TEXT = 4096
+
+
+def html_error(text: str) -> str | None:
+    """Why Telegram would refuse `text` in HTML parse mode (None when it would not)."""
+    stack: list[str] = []
+    cursor = 0
+    while (start := text.find("<", cursor)) >= 0:
+        end = text.find(">", start)
+        if end < 0:
+            return f"Can't parse entities: unclosed start tag at byte offset {start}"
+        inner = text[start + 1 : end]
+        if inner.startswith("/"):
+            name = inner[1:].strip().lower()
+            if not stack or stack[-1] != name:
+                return f"Can't parse entities: unexpected end tag at byte offset {start}"
+            stack.pop()
+        else:
+            match = _TAG_NAME.match(inner)
+            if match is None or match.group().lower() not in HTML_TAGS:
+                return (
+                    f'Can\'t parse entities: unsupported start tag "{inner}" at byte offset {start}'
+                )
+            stack.append(match.group().lower())
+        cursor = end + 1
+    if stack:
+        return (
+            f"Can't parse entities: can't find end tag corresponding to start tag \"{stack[-1]}\""
+        )
+    visible = re.sub(r"<[^>]*>", "", text)
+    visible = re.sub(r"&(?:lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);", "x", visible)
+    if len(visible) > MAX_TEXT:
+        return "message is too long"
+    return None
 
 
 @dataclass
@@ -63,7 +107,7 @@ class Call:
 @dataclass
 class Fault:
     method: str
-    kind: str  # 429 | 500 | 502 | 403 | timeout
+    kind: str  # 429 | 400 | 500 | 502 | 403 | timeout
     remaining: int
     chat_id: int | None = None
     retry_after: int = 1
@@ -91,6 +135,7 @@ class FakeTelegram:
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.blocked: set[int] = set()
         self.faults: list[Fault] = []
+        self.html_errors: list[str] = []
         self.too_many_requests = 0
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
@@ -104,6 +149,11 @@ class FakeTelegram:
         self._closing = False
         self._runner: web.AppRunner | None = None
         self.port = 0
+        # setWebhook: where updates go instead of getUpdates, and the secret sent with each.
+        self.webhook_url: str | None = None
+        self.webhook_secret: str | None = None
+        self.webhook_statuses: list[int] = []
+        self._deliveries: set[asyncio.Task[int]] = set()
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -168,20 +218,42 @@ class FakeTelegram:
         chat_type: str = "private",
     ) -> int:
         """A user sends `text`; returns the new message's id (so tests can check its deletion)."""
-        message_id = next(self._message_ids[chat_id])
-        message: dict[str, Any] = {
-            "message_id": message_id,
-            "date": int(time.time()),
-            "chat": self._chat(chat_id, chat_type, first_name),
-            "from": self._user(user_id or abs(chat_id), language_code, first_name),
-            "text": text,
-        }
+        update = self.text_update(
+            chat_id,
+            text,
+            user_id=user_id,
+            language_code=language_code,
+            first_name=first_name,
+            chat_type=chat_type,
+        )
+        message = update["message"]
+        self._user_messages[(chat_id, message["message_id"])] = message
+        self._push(update)
+        return int(message["message_id"])
+
+    def push_edit(
+        self, chat_id: int, message_id: int, text: str, *, language_code: str = "en"
+    ) -> None:
+        """The user edits their earlier message `message_id` to read `text`."""
+        message = dict(self._user_messages.get((chat_id, message_id)) or {})
+        if not message:
+            raise KeyError(f"no user message {message_id} in chat {chat_id}")
+        message.update(text=text, edit_date=int(time.time()))
+        message.pop("entities", None)
         if text.startswith("/"):
             command = text.split()[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
         self._user_messages[(chat_id, message_id)] = message
-        self._push({"message": message})
-        return message_id
+        self._push({"edited_message": message})
+
+    def push_business_message(
+        self, chat_id: int, text: str, *, user_id: int, connection_id: str = "bc1"
+    ) -> None:
+        """A message in a Business chat the bot manages for someone: not the chat's own user."""
+        update = self.text_update(chat_id, text, user_id=user_id)
+        message = update["message"]
+        message["business_connection_id"] = connection_id
+        self._push({"business_message": message})
 
     def push_photo(
         self, chat_id: int, *, user_id: int | None = None, language_code: str = "en"
@@ -231,8 +303,52 @@ class FakeTelegram:
 
     def _push(self, payload: dict[str, Any]) -> None:
         payload["update_id"] = next(self._update_ids)
+        if self.webhook_url is not None:  # as Telegram does: POSTed, with the secret header
+            task = asyncio.get_running_loop().create_task(
+                self.post_update(payload, secret_token=self.webhook_secret)
+            )
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+            return
         self._updates.append(payload)
         asyncio.get_running_loop().create_task(self._notify())
+
+    async def post_update(self, payload: dict[str, Any], *, secret_token: str | None) -> int:
+        """POST one update to the webhook (a forger may leave out or guess the secret)."""
+        assert self.webhook_url is not None, "no webhook set"
+        payload.setdefault("update_id", next(self._update_ids))
+        headers = {"Content-Type": "application/json"}
+        if secret_token is not None:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = secret_token
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(self.webhook_url, data=json.dumps(payload), headers=headers) as answer,
+        ):
+            self.webhook_statuses.append(answer.status)
+            return answer.status
+
+    def text_update(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        user_id: int | None = None,
+        language_code: str = "en",
+        first_name: str = "Test",
+        chat_type: str = "private",
+    ) -> dict[str, Any]:
+        """An update carrying a new message, not yet sent anywhere (forgeries use it as is)."""
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids[chat_id]),
+            "date": int(time.time()),
+            "chat": self._chat(chat_id, chat_type, first_name),
+            "from": self._user(user_id or abs(chat_id), language_code, first_name),
+            "text": text,
+        }
+        if text.startswith("/"):
+            command = text.split()[0]
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        return {"message": message}
 
     async def _notify(self) -> None:
         async with self._changed:
@@ -376,6 +492,8 @@ class FakeTelegram:
                 return self._error(403, "Forbidden: bot was blocked by the user")
             if fault.kind == "timeout":
                 await asyncio.sleep(30)
+            if fault.kind == "400":  # e.g. deleteMessage without the right to delete
+                return self._error(400, f"Bad Request: {method} failed: message can't be deleted")
             return self._error(call.status, "Internal Server Error")
         if method in SEND_METHODS and chat_id is not None:
             if chat_id in self.blocked:
@@ -388,6 +506,13 @@ class FakeTelegram:
                     call.status = 429
                     self.too_many_requests += 1
                     return self._error(429, f"Too Many Requests: retry after {wait}", wait)
+        if method in SEND_METHODS and params.get("parse_mode") == "HTML":
+            problem = html_error(str(params.get("text", params.get("caption", ""))))
+            if problem is not None:  # as Telegram answers malformed HTML: nothing is sent
+                call.status = 400
+                self.html_errors.append(problem)
+                await self._notify()
+                return self._error(400, f"Bad Request: {problem}")
         handler = getattr(self, f"_api_{method}", None)
         if handler is None:
             return web.json_response({"ok": True, "result": True})
@@ -526,6 +651,22 @@ class FakeTelegram:
         self._bot_messages.pop((chat_id, message_id), None)
         self.deleted[chat_id].append(message_id)
         return True
+
+    def _api_setWebhook(self, params: dict[str, Any], _b: int) -> Any:
+        self.webhook_url = str(params["url"]) or None
+        self.webhook_secret = params.get("secret_token") or None
+        return True
+
+    def _api_deleteWebhook(self, _p: dict[str, Any], _b: int) -> Any:
+        self.webhook_url = self.webhook_secret = None
+        return True
+
+    def _api_getWebhookInfo(self, _p: dict[str, Any], _b: int) -> Any:
+        return {
+            "url": self.webhook_url or "",
+            "has_custom_certificate": False,
+            "pending_update_count": 0,
+        }
 
     def _api_answerCallbackQuery(self, params: dict[str, Any], _b: int) -> Any:
         self.answered.append(params)

@@ -72,6 +72,7 @@ class Engine:
     ) -> list[tuple[int, str]]:
         """`count` live users with keys and targets, written in one transaction (fast)."""
         from bot.db.repositories import Repositories
+        from bot.services.credentials import API_KEY, API_SECRET
 
         vault = CredentialVault([MASTER])
         made = []
@@ -89,8 +90,8 @@ class Engine:
                 assert profile is not None
                 assert trader is not None
                 assert target is not None
-                profile.api_key_encrypted = vault.encrypt(user.id, api_key)
-                profile.api_secret_encrypted = vault.encrypt(user.id, secret)
+                profile.api_key_encrypted = vault.encrypt(user.id, api_key, API_KEY)
+                profile.api_secret_encrypted = vault.encrypt(user.id, secret, API_SECRET)
                 profile.key_hint = api_key[-4:]
                 trader.dry_run = False
                 target.weights = dict(targets)

@@ -30,8 +30,11 @@ from tests.fakes.telegram import FakeTelegram
 
 FULL = bool(os.environ.get("SOAK_FULL"))
 USERS = 200 if FULL else 16
-KILLS = 12 if FULL else 10
-LIFETIME = (6.0, 15.0) if FULL else (2.0, 5.0)  # seconds a process lives before its SIGKILL
+KILLS = 12 if FULL else 6
+# Seconds a process lives before its SIGKILL. Starting one takes ~3 s on a busy 2-core machine
+# (imports, migrations, restoring jobs): shorter lives would mostly kill processes that never
+# ran anything.
+LIFETIME = (6.0, 15.0) if FULL else (4.0, 8.0)
 # Keep the load inside what the real services allow, or the bot rightly throttles itself:
 # Binance's 6,000 weight/min per IP (a run reads the account, weight 20, so at most ~240 runs a
 # minute under our 80% budget) and Telegram's ~30 messages/s (one report per run).
