@@ -29,10 +29,10 @@ async def admin_command(update: Update, context: BotContext) -> None:
         await _remove(update, context, (context.args or [])[1:])
         return
     if arg == "pause":
+        await context.services.kill_switch.set(True)  # first: no order leaves from now on
         paused = await accounts.pause_all(ADMIN_PAUSE_REASON)
         for user_id in paused:
             jobs.cancel_job(context.application, user_id)
-        context.application.bot_data["kill_switch"] = True
         await reply(update, views.admin_paused(len(paused)))
         return
     if arg == "resume":
@@ -47,13 +47,11 @@ async def admin_command(update: Update, context: BotContext) -> None:
                 first=first,
             )
             await accounts.set_schedule(schedule.user_id, next_run_at=first)
-        context.application.bot_data["kill_switch"] = False
+        await context.services.kill_switch.set(False)
         await reply(update, views.admin_resumed(len(resumed)))
         return
     stats = await context.services.history.stats()
-    await reply(
-        update, views.admin_stats(stats, bool(context.application.bot_data.get("kill_switch")))
-    )
+    await reply(update, views.admin_stats(stats, await context.services.kill_switch.is_on()))
 
 
 async def _remove(update: Update, context: BotContext, args: list[str]) -> None:

@@ -13,6 +13,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 from bot.db.models import RunTrigger
 from bot.errors import AuthenticationFailed, PermissionDenied, TemporaryExchangeError
 from bot.handlers.base import BotContext, answer, edit, handles_user_errors, reply
+from bot.services.kill_switch import halted
 from bot.services.run_result import Preview, Problem
 from bot.views import charts, notifications
 from bot.views import rebalance as views
@@ -105,6 +106,8 @@ async def confirm_pressed(update: Update, context: BotContext) -> None:
     if preview is None or preview.user_id != account.user_id:
         await edit(update, views.preview_expired())
         return
+    if await context.services.kill_switch.is_on():
+        raise halted()
     await edit(update, views.simulating() if preview.dry_run else views.working())
     result = await context.services.rebalancer.run(account.user_id, RunTrigger.MANUAL, preview)
     await reply(update, notifications.result_text(result))

@@ -14,6 +14,7 @@ from bot.domain.parsing import check_interval, parse_interval, parse_next_time, 
 from bot.errors import ValidationError
 from bot.handlers.base import BotContext, answer, edit, handles_user_errors, reply
 from bot.services.accounts import Account
+from bot.services.kill_switch import halted
 from bot.views import status as views
 
 FIRST_RUN_DELAY = timedelta(seconds=60)
@@ -42,8 +43,10 @@ async def _reschedule(context: BotContext, account: Account, first: Any = None) 
 
 @handles_user_errors
 async def run_command(update: Update, context: BotContext) -> None:
-    """Start automatic rebalancing (needs keys and targets)."""
+    """Start automatic rebalancing (needs keys and targets; refused while trading is halted)."""
     account = context.require_account()
+    if await context.services.kill_switch.is_on():
+        raise halted()
     if not account.has_keys or not account.strategy.is_set:
         await reply(update, views.missing_for_run(account.has_keys, account.strategy.is_set))
         return

@@ -16,6 +16,7 @@ from bot.services.erasure import Erasure
 from bot.services.exchange import ExchangeHubs
 from bot.services.history import HistoryService
 from bot.services.keys import KeyService
+from bot.services.kill_switch import KillSwitch
 from bot.services.marketcap import MarketCapService
 from bot.services.ratelimit import AttemptLimiter
 from bot.services.rebalancer import Rebalancer
@@ -35,6 +36,7 @@ class Services:
     history: HistoryService
     keys: KeyService
     erasure: Erasure
+    kill_switch: KillSwitch
 
     @classmethod
     async def create(cls, settings: Settings, **overrides: Any) -> Services:
@@ -57,6 +59,7 @@ class Services:
             accounts, hubs, AttemptLimiter(limit=settings.key_checks_per_hour, window=3600.0)
         )
         erasure = Erasure(accounts, hubs, engine)
+        kill_switch = KillSwitch(session_factory)
         services = cls(
             settings=settings,
             engine=engine,
@@ -69,6 +72,7 @@ class Services:
             history=history,
             keys=keys,
             erasure=erasure,
+            kill_switch=kill_switch,
         )
         for name, value in overrides.items():
             setattr(services, name, value)

@@ -25,6 +25,8 @@ from bot.errors import (
     RateLimited,
     TemporaryExchangeError,
 )
+from bot.services.kill_switch import TradingHalted
+from bot.services.run_lock import LockLost
 from bot.services.run_result import OrderOutcome, Problem
 
 log = logging.getLogger(__name__)
@@ -222,7 +224,17 @@ class OrderExecutor:
             await self._record_pending(cid, leg_id, symbol, side, amount, cost, outcome)
             self.state.outcomes.append(outcome)
             return outcome
-        await self._record_pending(cid, leg_id, symbol, side, amount, cost)
+        try:
+            await self._record_pending(cid, leg_id, symbol, side, amount, cost)
+        except TradingHalted:  # the operator's kill switch: this order and the rest stay home
+            self.state.add_problem(Problem.HALTED)
+            self.state.stop = True
+            return None
+        except LockLost:  # the user's run lock is no longer provably ours
+            log.error("user %s run %s: run lock lost, no further order", self.user_id, self.run_id)
+            self.state.add_problem(Problem.INTERNAL)
+            self.state.stop = True
+            return None
         try:
             if side == "sell":
                 assert amount is not None  # noqa: S101 - the planner sizes sells by amount

@@ -40,6 +40,7 @@ from bot.errors import (
 )
 from bot.services.accounts import Account, AccountService, Credentials
 from bot.services.execution import OrderExecutor, apply_fill, dependent_size
+from bot.services.kill_switch import KillSwitch
 from bot.services.reconcile import Reconciler
 from bot.services.run_finish import RunRecorder, status_of
 from bot.services.run_lock import RunGuard, RunLocks
@@ -87,6 +88,7 @@ class Rebalancer:
         *,
         locks: RunLocks | None = None,
         unknown_grace: timedelta | None = None,
+        kill_switch: KillSwitch | None = None,
     ) -> None:
         self._sessions = session_factory
         self._accounts = accounts
@@ -101,6 +103,7 @@ class Rebalancer:
             self.locks,
             **({} if unknown_grace is None else {"absent_after": unknown_grace}),
         )
+        self.kill_switch = kill_switch or KillSwitch(session_factory)
         self._salt: str | None = None
         self._draining = False
         self._reading: set[asyncio.Task[Any]] = set()
@@ -248,6 +251,8 @@ class Rebalancer:
         attempt: _Attempt,
     ) -> RunResult:
         fail = self._recorder.record_failure
+        if await self.kill_switch.is_on():
+            return await fail(account, trigger, Problem.HALTED, "halted")
         if credentials is None:
             missing = NotConfigured("Connect your exchange first with /keys.")
             return await fail(
@@ -341,7 +346,7 @@ class Rebalancer:
                 markets=snap.markets,
                 quote=quote,
                 salt=salt,
-                checks=(guard.check,),
+                checks=(guard.check, KillSwitch.check_in),
             )
             await self._legs(executor, plan.sells, snap, balances)
             if plan.buys and not executor.state.stop:

@@ -24,6 +24,7 @@ class Problem(enum.StrEnum):
     CLOCK = "clock"  # the exchange refuses our timestamps even after re-reading its clock
     TARGETS = "targets"  # the targets no longer work (an asset delisted, ...): detail says why
     NOT_CONFIGURED = "not_configured"  # keys or targets missing
+    HALTED = "halted"  # the operator's kill switch is on: no order may leave
     INTERNAL = "internal"  # our fault: logged, the user gets an apology
 
 

@@ -80,6 +80,10 @@ PROBLEM_TEXTS: dict[Problem, LazyString] = {
         "Connect your exchange with /keys and set targets with /targets first."
     ),
     Problem.TARGETS: N_("Your targets cannot be used as they are. Check them with /targets."),
+    Problem.HALTED: N_(
+        "Trading is paused by the bot's operator for everyone right now. Nothing more was "
+        "traded; I will try again at the next run once it is resumed."
+    ),
 }
 
 
