@@ -114,6 +114,10 @@ class RateLimited(TemporaryExchangeError):
         self.banned = banned
 
 
+class PreviewExpired(UserError):
+    """A Confirm for a preview that expired, was used, or is not the user's."""
+
+
 class RunInProgress(UserError):
     """Another run for the same user is under way."""
 

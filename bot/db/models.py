@@ -172,6 +172,9 @@ class PortfolioTarget(Base):
     exclusions: Mapped[list[Any]] = mapped_column(JSON, default=list)
     threshold: Mapped[Decimal] = mapped_column(default=Decimal(5))  # percentage points
     min_trade: Mapped[Decimal] = mapped_column(default=Decimal(10))  # in the quote asset
+    # Bumped by every change to what a plan is made from: a preview shown before a change is
+    # not the plan the user would confirm after it.
+    version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -247,6 +250,24 @@ class AppState(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class StoredPreview(Base):
+    """A rebalance preview as the user saw it, so a Confirm runs only that plan (and survives
+    a restart). Used once; expires after a couple of minutes."""
+
+    __tablename__ = "previews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    dry_run: Mapped[bool] = mapped_column(Boolean)
+    strategy_version: Mapped[int] = mapped_column(Integer)
+    quote_asset: Mapped[str] = mapped_column(String(16))
+    total_value: Mapped[Decimal]
+    legs: Mapped[list[Any]] = mapped_column(JSON)  # [{side, symbol, asset, amount, cost, value}]
 
 
 class RunLease(Base):

@@ -17,7 +17,9 @@ from bot.db.models import (
     PortfolioSnapshot,
     PortfolioTarget,
     RebalanceRun,
+    RunLease,
     RunStatus,
+    StoredPreview,
     TraderSession,
     User,
     UserProfile,
@@ -83,7 +85,14 @@ class UserRepository(_Repository):
 
     async def delete(self, user_id: int) -> None:
         """Erase every record of the user (children cascade in the database and here)."""
-        for model in (Order, PortfolioSnapshot, RebalanceRun, PortfolioTarget):
+        for model in (
+            Order,
+            PortfolioSnapshot,
+            RebalanceRun,
+            PortfolioTarget,
+            StoredPreview,
+            RunLease,
+        ):
             await self.session.execute(delete(model).where(model.user_id == user_id))
         await self.session.execute(delete(TraderSession).where(TraderSession.user_id == user_id))
         await self.session.execute(delete(UserProfile).where(UserProfile.user_id == user_id))
@@ -200,6 +209,43 @@ class OrderRepository(_Repository):
             .order_by(Order.id)
         )
         return list(rows)
+
+
+class PreviewRepository(_Repository):
+    async def add(self, user_id: int, **fields: Any) -> StoredPreview:
+        preview = StoredPreview(user_id=user_id, **fields)
+        self.session.add(preview)
+        await self.session.flush()
+        return preview
+
+    async def supersede(self, user_id: int, now: datetime) -> None:
+        """A newer preview replaces the user's open ones: only what they saw last confirms."""
+        await self.session.execute(
+            update(StoredPreview)
+            .where(StoredPreview.user_id == user_id, StoredPreview.used_at.is_(None))
+            .values(used_at=now)
+        )
+
+    async def take(self, user_id: int, preview_id: int, now: datetime) -> StoredPreview | None:
+        """The user's preview if it is still valid, marked used in the same statement: a
+        Confirm runs a preview once, even when two presses race."""
+        result = await self.session.execute(
+            update(StoredPreview)
+            .where(
+                StoredPreview.user_id == user_id,
+                StoredPreview.id == preview_id,
+                StoredPreview.used_at.is_(None),
+                StoredPreview.expires_at > now,
+            )
+            .values(used_at=now)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return None
+        return await self.session.get(StoredPreview, preview_id)
+
+    async def purge(self, before: datetime) -> None:
+        """Previews that expired before `before` (any user: housekeeping)."""
+        await self.session.execute(delete(StoredPreview).where(StoredPreview.expires_at < before))
 
 
 class SnapshotRepository(_Repository):
@@ -413,5 +459,6 @@ class Repositories:
         self.runs = RunRepository(session)
         self.orders = OrderRepository(session)
         self.snapshots = SnapshotRepository(session)
+        self.previews = PreviewRepository(session)
         self.system = SystemRepository(session)
         self.state = AppStateRepository(session)

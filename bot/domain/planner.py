@@ -15,12 +15,19 @@ from bot.domain.limits import (
     sell_amount,
 )
 from bot.domain.market import Market
-from bot.domain.valuation import HUNDRED, ZERO, Valuation, price_in_quote, value_portfolio
+from bot.domain.valuation import (
+    HUBS,
+    HUNDRED,
+    ZERO,
+    Valuation,
+    price_in_quote,
+    value_portfolio,
+)
 
 DEFAULT_FEE_RATE = Decimal("0.001")
 DEFAULT_FEE_RESERVE = Decimal("0.005")  # of the portfolio, kept in the quote for fees/slippage
 DEFAULT_SAFETY_MARGIN = Decimal("1.05")  # over the exchange minimum, so a price tick cannot fail it
-DEFAULT_HUBS = ("USDT", "BTC", "ETH", "BNB", "FDUSD")
+DEFAULT_HUBS = HUBS
 
 
 @dataclass(frozen=True, slots=True)

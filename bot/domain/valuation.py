@@ -10,7 +10,9 @@ from bot.domain.market import Market
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
-BRIDGE = "BTC"
+# The assets two-hop routes go through, in order of preference (the planner routes through
+# the same ones, so whatever it can trade is priced).
+HUBS = ("USDT", "BTC", "ETH", "BNB", "FDUSD")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +43,8 @@ class Valuation:
         return None
 
 
-def price_in_quote(
-    asset: str, quote: str, prices: Mapping[str, Decimal], markets: Mapping[str, Market]
-) -> Decimal | None:
-    """One unit of `asset` in `quote`, or None when no route prices it."""
+def _pair_price(asset: str, quote: str, prices: Mapping[str, Decimal]) -> Decimal | None:
+    """One unit of `asset` in `quote` from their own market, either way round."""
     if asset == quote:
         return Decimal(1)
     direct = prices.get(f"{asset}/{quote}")
@@ -53,25 +53,83 @@ def price_in_quote(
     inverse = prices.get(f"{quote}/{asset}")
     if inverse is not None and inverse > 0:
         return Decimal(1) / inverse
-    if BRIDGE not in (asset, quote):
-        via = prices.get(f"{asset}/{BRIDGE}")
-        bridge = price_in_quote(BRIDGE, quote, prices, markets)
-        if via is not None and via > 0 and bridge is not None:
-            return via * bridge
     return None
 
 
+def price_in_quote(
+    asset: str,
+    quote: str,
+    prices: Mapping[str, Decimal],
+    markets: Mapping[str, Market],
+    hubs: tuple[str, ...] = HUBS,
+) -> Decimal | None:
+    """One unit of `asset` in `quote`: its own market, or through a hub; None when no route
+    prices it."""
+    price = _pair_price(asset, quote, prices)
+    if price is not None:
+        return price
+    for hub in hubs:
+        if hub in (asset, quote):
+            continue
+        via = _pair_price(asset, hub, prices)
+        onward = _pair_price(hub, quote, prices) if via is not None else None
+        if via is not None and onward is not None:
+            return via * onward
+    return None
+
+
+def _market(markets: Mapping[str, Market], base: str, quote: str) -> Market | None:
+    market = markets.get(f"{base}/{quote}")
+    return market if market is not None and market.active and market.spot else None
+
+
+def route_markets(
+    asset: str, quote: str, markets: Mapping[str, Market], hubs: tuple[str, ...] = HUBS
+) -> tuple[Market, ...] | None:
+    """The markets the planner trades `asset` against `quote` through: its own market (either
+    way round), or two hops `asset/hub` then `hub/quote`. None: the asset cannot be traded."""
+    own = _market(markets, asset, quote) or _market(markets, quote, asset)
+    if own is not None:
+        return (own,)
+    for hub in hubs:
+        if hub in (asset, quote):
+            continue
+        first, second = _market(markets, asset, hub), _market(markets, hub, quote)
+        if first is not None and second is not None:
+            return (first, second)
+    return None
+
+
+def tradable_assets(
+    quote: str, markets: Mapping[str, Market], hubs: tuple[str, ...] = HUBS
+) -> set[str]:
+    """Every asset the planner can trade against `quote` on these markets (and the quote)."""
+    listed = {m.base for m in markets.values()} | {m.quote for m in markets.values()}
+    return {a for a in listed if a == quote or route_markets(a, quote, markets, hubs)} | {quote}
+
+
 def min_tradable_value(
-    asset: str, quote: str, price: Decimal, markets: Mapping[str, Market]
+    asset: str,
+    quote: str,
+    price: Decimal,
+    markets: Mapping[str, Market],
+    prices: Mapping[str, Decimal] | None = None,
 ) -> Decimal:
-    """The smallest value the exchange lets us trade of `asset` (its market minimums)."""
-    market = markets.get(f"{asset}/{quote}") or markets.get(f"{asset}/{BRIDGE}")
-    if market is None:
+    """The smallest value of `asset` (in `quote`) the exchange lets us sell along its route:
+    the first market's minimum amount and minimum notional, the notional valued in our quote
+    (a BTC-only market's 0.0001 BTC is ~6 USDT, not nothing). Holdings below it can never be
+    sold: they are dust, left out of the weights and the drift."""
+    route = route_markets(asset, quote, markets)
+    if route is None:
         return ZERO
-    in_market_quote = max(market.min_cost, market.min_amount * price)
-    if market.quote != quote:  # the BTC market's minimum, valued in our quote
-        return max(market.min_amount * price, ZERO)
-    return in_market_quote
+    market = route[0]
+    if market.base != asset:  # inverse market (asset is its quote): the notional is in `asset`
+        return market.min_cost * price
+    notional = market.min_cost
+    if market.quote != quote:
+        hub_price = price_in_quote(market.quote, quote, prices or {}, markets)
+        notional = market.min_cost * hub_price if hub_price is not None else ZERO
+    return max(notional, market.min_amount * price)
 
 
 def value_portfolio(
@@ -91,7 +149,7 @@ def value_portfolio(
             unpriced.append(asset)
             continue
         value = amount * price
-        dust = asset != quote and value < min_tradable_value(asset, quote, price, markets)
+        dust = asset != quote and value < min_tradable_value(asset, quote, price, markets, prices)
         priced.append((asset, amount, price, value, dust))
     total = sum((v for _a, _m, _p, v, d in priced if not d), ZERO)
     dust_value = sum((v for _a, _m, _p, v, d in priced if d), ZERO)

@@ -57,7 +57,7 @@ async def admin_command(update: Update, context: BotContext) -> None:
 async def _remove(update: Update, context: BotContext, args: list[str]) -> None:
     """`/admin remove <telegram user id>`: the user's keys and pooled client first, then their
     job, then every record."""
-    if len(args) != 1 or not args[0].isdigit() or len(args[0]) > 20:
+    if len(args) != 1 or not args[0].isdecimal() or len(args[0]) > 20:
         await reply(update, views.admin_remove_usage())
         return
     telegram_id = int(args[0])

@@ -30,7 +30,7 @@ async def history_command(update: Update, context: BotContext) -> None:
 async def history_page(update: Update, context: BotContext) -> None:
     account = context.require_account()
     _action, payload = context.callback or ("", "0")
-    number = int(payload) if payload.isdigit() else 0
+    number = int(payload) if payload.isdecimal() else 0
     page = await context.services.history.page(account.user_id, number)
     await answer(update)
     await edit(

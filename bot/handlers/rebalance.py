@@ -3,29 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
-import time
 from typing import Any
 
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.db.models import RunTrigger
-from bot.errors import AuthenticationFailed, PermissionDenied, TemporaryExchangeError
+from bot.errors import (
+    AuthenticationFailed,
+    PermissionDenied,
+    PreviewExpired,
+    TemporaryExchangeError,
+)
 from bot.handlers.base import BotContext, answer, edit, handles_user_errors, reply
 from bot.services.kill_switch import halted
 from bot.services.run_result import Preview, Problem
 from bot.views import charts, notifications
 from bot.views import rebalance as views
 
-PENDING_KEY = "pending_rebalance"
 
-
-async def _preview(update: Update, context: BotContext) -> Preview | None:
-    """A fresh plan, or a clear answer about why there is none (keys, exchange down)."""
+async def _preview(update: Update, context: BotContext, *, propose: bool = False) -> Preview | None:
+    """A fresh plan (stored to be confirmed when `propose`), or a clear answer about why there
+    is none (keys, exchange down)."""
     account = context.require_account()
+    rebalancer = context.services.rebalancer
     try:
-        return await context.services.rebalancer.preview(account.user_id)
+        if propose:
+            return await rebalancer.propose(account.user_id)
+        return await rebalancer.preview(account.user_id)
     except AuthenticationFailed:
         await reply(update, notifications.result_text_for_problem(Problem.AUTH))
     except PermissionDenied:
@@ -70,54 +75,60 @@ async def chart_pressed(update: Update, context: BotContext) -> None:
 @handles_user_errors
 async def rebalance_command(update: Update, context: BotContext) -> None:
     """Plan now and show the preview with Confirm / Cancel."""
-    preview = await _preview(update, context)
+    preview = await _preview(update, context, propose=True)
     if preview is None:
         return
-    if not preview.legs:
-        await reply(update, views.preview_text(preview))
+    await _show_preview(update, context, preview)
+
+
+async def _show_preview(
+    update: Update, context: BotContext, preview: Preview, head: str = ""
+) -> None:
+    text = (head + "\n\n" if head else "") + views.preview_text(preview)
+    if not preview.legs or preview.preview_id is None:
+        await reply(update, text)
         return
-    token = secrets.token_hex(4)
-    if context.chat_data is not None:
-        context.chat_data[PENDING_KEY] = (token, time.monotonic(), preview)
-    await reply(update, views.preview_text(preview), views.confirm_keyboard(context.button, token))
+    keyboard = views.confirm_keyboard(context.button, str(preview.preview_id))
+    await reply(update, text, keyboard)
 
 
-def _take_pending(context: BotContext, token: str) -> Preview | None:
-    """The preview this button belongs to, if it is the latest one and not expired (once)."""
-    data = context.chat_data
-    pending = data.get(PENDING_KEY) if data is not None else None
-    if not pending or pending[0] != token:
-        return None
-    if data is not None:
-        data.pop(PENDING_KEY, None)
-    if time.monotonic() - pending[1] > views.PREVIEW_TTL_SECONDS:
-        return None
-    preview: Preview = pending[2]
-    return preview
+def _preview_id(context: BotContext) -> int | None:
+    _action, token = context.callback or ("", "")
+    return int(token) if token.isdecimal() and len(token) < 19 else None
 
 
 @handles_user_errors
 async def confirm_pressed(update: Update, context: BotContext) -> None:
-    """Confirm: run with the previewed plan (re-checked against the market), then report."""
+    """Confirm: run exactly the stored preview the user saw, or show what changed since."""
     account = context.require_account()
-    _action, token = context.callback or ("", "")
-    preview = _take_pending(context, token)
+    preview_id = _preview_id(context)
     await answer(update)
-    if preview is None or preview.user_id != account.user_id:
-        await edit(update, views.preview_expired())
-        return
     if await context.services.kill_switch.is_on():
         raise halted()
-    await edit(update, views.simulating() if preview.dry_run else views.working())
-    result = await context.services.rebalancer.run(account.user_id, RunTrigger.MANUAL, preview)
-    await reply(update, notifications.result_text(result))
-    await context.services.rebalancer.mark_notified(account.user_id, result)
+    rebalancer = context.services.rebalancer
+    try:
+        if preview_id is None:
+            raise PreviewExpired("This preview has expired. Send /rebalance for a fresh one.")
+        shown = await rebalancer.previews.take(account.user_id, preview_id)
+    except PreviewExpired:
+        await edit(update, views.preview_expired())
+        return
+    await edit(update, views.simulating() if shown.dry_run else views.working())
+    result = await rebalancer.run(account.user_id, RunTrigger.MANUAL, shown)
+    fresh = result.fresh_preview
+    if result.problem == Problem.MARKET_MOVED and fresh is not None:
+        await _show_preview(update, context, fresh, views.preview_changed())
+    else:
+        await reply(update, notifications.result_text(result))
+    await rebalancer.mark_notified(account.user_id, result)
 
 
 @handles_user_errors
 async def cancel_pressed(update: Update, context: BotContext) -> None:
-    _action, token = context.callback or ("", "")
-    _take_pending(context, token)
+    account = context.require_account()
+    preview_id = _preview_id(context)
+    if preview_id is not None:
+        await context.services.rebalancer.previews.discard(account.user_id, preview_id)
     await answer(update)
     await edit(update, views.preview_cancelled())
 

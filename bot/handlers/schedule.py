@@ -101,7 +101,7 @@ async def interval_chosen(update: Update, context: BotContext) -> None:
     """A preset interval button."""
     account = context.require_account()
     _action, payload = context.callback or ("", "")
-    if not payload.isdigit():
+    if not payload.isdecimal():
         raise ValidationError("Choose an interval, e.g. /interval 4h")
     seconds = int(
         check_interval(

@@ -13,7 +13,8 @@ from telegram.ext import Application, CommandHandler
 from bot.db.models import StrategyKind
 from bot.domain.parsing import parse_percent, parse_weights
 from bot.domain.strategies import check_cap, equal_weights, fixed_weights, index_weights
-from bot.errors import ValidationError
+from bot.domain.valuation import tradable_assets
+from bot.errors import InvalidTargets, ValidationError
 from bot.handlers.base import BotContext, handles_user_errors, reply
 from bot.services.accounts import Account, Strategy
 from bot.views import targets as views
@@ -67,6 +68,23 @@ async def _known_assets(context: BotContext, account: Account) -> tuple[set[str]
     return known, tradable
 
 
+async def _refuse_untradable(
+    context: BotContext, account: Account, weights: dict[str, Decimal]
+) -> None:
+    """A target the bot cannot trade (and so cannot price) would make every run trade the
+    others back to their exact targets: refuse it now, naming it."""
+    markets = await context.services.hubs.get(account.exchange_id).markets()
+    quote = account.strategy.quote
+    stuck = sorted(set(weights) - tradable_assets(quote, markets))
+    if stuck:
+        raise InvalidTargets(
+            "These assets have no market against {quote} on the exchange, directly or through "
+            "a major coin, so I could neither price nor trade them: {assets}.",
+            quote=quote,
+            assets=", ".join(stuck),
+        )
+
+
 def _strategy(account: Account, **changes: Any) -> Strategy:
     """The account's strategy with `changes`; index settings reset unless given."""
     reset: dict[str, Any] = {"index_size": None, "index_cap": None, "exclusions": ()}
@@ -92,6 +110,7 @@ async def targets_command(update: Update, context: BotContext) -> None:
     else:
         weights = fixed_weights(parse_weights(_ascii_weights(text)), known)
         kind = StrategyKind.FIXED.value
+    await _refuse_untradable(context, account, weights)
     await context.services.accounts.set_strategy(
         account.user_id, _strategy(account, kind=kind, weights=weights)
     )
@@ -100,7 +119,7 @@ async def targets_command(update: Update, context: BotContext) -> None:
 
 def parse_index_args(words: list[str]) -> tuple[int, Decimal | None, list[str]]:
     """`10 cap 25 exclude DOGE SHIB` -> (10, 25, ["DOGE", "SHIB"])."""
-    if not words or not words[0].isdigit():
+    if not words or not words[0].isdecimal():
         raise ValidationError("Say how many coins, e.g. /index 10 cap 25 exclude DOGE")
     size = int(words[0])
     if not 2 <= size <= MAX_INDEX_SIZE:

@@ -45,6 +45,7 @@ class Strategy:
     exclusions: tuple[str, ...] = ()
     threshold: Decimal = Decimal(5)
     min_trade: Decimal = Decimal(10)
+    version: int = 1  # bumped by every change to what a plan is made from
 
     @property
     def is_set(self) -> bool:
@@ -147,7 +148,13 @@ def _strategy(target: PortfolioTarget) -> Strategy:
         exclusions=tuple(target.exclusions or ()),
         threshold=target.threshold,
         min_trade=target.min_trade,
+        version=target.version,
     )
+
+
+def bump_version(target: PortfolioTarget) -> None:
+    """The strategy changed: a preview shown before this is not the plan any more."""
+    target.version = (target.version or 1) + 1
 
 
 class AccountService:
@@ -290,6 +297,7 @@ class AccountService:
             target.index_size = strategy.index_size
             target.index_cap = strategy.index_cap
             target.exclusions = list(strategy.exclusions)
+            bump_version(target)
 
         return await self._update(user_id, change)
 
@@ -299,6 +307,7 @@ class AccountService:
 
         def change(_p: UserProfile, _s: TraderSession, target: PortfolioTarget) -> None:
             target.threshold = points
+            bump_version(target)
 
         return await self._update(user_id, change)
 

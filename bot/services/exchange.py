@@ -162,11 +162,11 @@ class ExchangeGateway:
         headers = getattr(client, "last_response_headers", None) or {}
         lowered = {str(k).lower(): v for k, v in headers.items()}
         used = lowered.get("x-mbx-used-weight-1m")
-        if used is not None and str(used).isdigit():
+        if used is not None and str(used).isdecimal():
             self.limiter.observe_used_weight(int(used))
         if isinstance(error, RateLimited):
             retry_after = lowered.get("retry-after")
-            seconds = float(retry_after) if retry_after and str(retry_after).isdigit() else 1.0
+            seconds = float(retry_after) if retry_after and str(retry_after).isdecimal() else 1.0
             error.retry_after = seconds
             if error.banned:
                 log.error(

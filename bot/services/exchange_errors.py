@@ -45,7 +45,7 @@ def _annotate(error: BaseException, status: Any, response: Any) -> None:
         error.http_status = status  # type: ignore[attr-defined]
     if getattr(error, "exchange_code", None) is None and isinstance(response, dict):
         code = response.get("code")
-        if isinstance(code, int | str) and str(code).lstrip("-").isdigit():
+        if isinstance(code, int | str) and str(code).lstrip("-").isdecimal():
             error.exchange_code = int(code)  # type: ignore[attr-defined]
 
 

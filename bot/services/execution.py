@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.repositories import Repositories
 from bot.db.types import utcnow
 from bot.domain.market import Market
-from bot.domain.valuation import price_in_quote
+from bot.domain.planner import PlannedLeg
 from bot.errors import (
     AuthenticationFailed,
     ClockSkew,
@@ -25,13 +25,20 @@ from bot.errors import (
     RateLimited,
     TemporaryExchangeError,
 )
+from bot.services.fills import (
+    FEE_RATE,
+    apply_fill,
+    dependent_size,
+    fee_value,
+    fees_json,
+    fees_of,
+)
 from bot.services.kill_switch import TradingHalted
 from bot.services.run_lock import LockLost
 from bot.services.run_result import OrderOutcome, Problem
 
 log = logging.getLogger(__name__)
 
-FEE_RATE = Decimal("0.001")  # Binance's default taker fee: dry-run fills, unreported fees
 FIRST_LOOKUP_DELAY = timedelta(seconds=10)  # an unknown order's first reconcile lookup
 
 
@@ -48,12 +55,6 @@ def client_order_id(salt: str, run_id: int, leg_id: str) -> str:
     order, and a reset database (a new salt) can never match an old order. Binance allows 36
     characters of [.A-Za-z0-9:/_-]. It identifies; it does not stop a resend (see _place)."""
     return f"rb{salt}{run_id}-{leg_id}"[:36]
-
-
-def round_step(value: Decimal, step: Decimal) -> Decimal:
-    if step <= 0:
-        return value
-    return (value / step).to_integral_value(rounding=ROUND_DOWN) * step
 
 
 @dataclass
@@ -257,6 +258,31 @@ class OrderExecutor:
         self.state.outcomes.append(outcome)
         return outcome
 
+    async def place_legs(
+        self,
+        legs: Sequence[PlannedLeg],
+        markets: Mapping[str, Market],
+        balances: dict[str, Decimal],
+    ) -> None:
+        """Place legs in order, moving each fill through `balances`; a routed second hop is
+        sized from what its first hop actually produced."""
+        produced: dict[str, OrderOutcome] = {}
+        for leg in legs:
+            amount, cost = leg.amount, leg.cost
+            if leg.depends_on:
+                first = produced.get(leg.depends_on)
+                if first is None or first.filled <= 0:
+                    continue  # the first hop did not fill: nothing to pass on
+                size = dependent_size(first, markets[leg.symbol])
+                if size <= 0:
+                    continue
+                amount, cost = (size, None) if leg.side == "sell" else (None, size)
+            outcome = await self.place(leg.leg_id, leg.symbol, leg.side, amount=amount, cost=cost)
+            if outcome is None:
+                return
+            produced[leg.leg_id] = outcome
+            apply_fill(balances, outcome)
+
     def _failure(
         self,
         cid: str,
@@ -326,68 +352,3 @@ class OrderExecutor:
 
     def fee_value(self, outcome: OrderOutcome) -> Decimal | None:
         return fee_value(fees_of(outcome), self.quote, self.prices, self.markets)
-
-
-def fees_json(fees: Mapping[str, Decimal] | None) -> dict[str, str] | None:
-    return None if fees is None else {currency: str(amount) for currency, amount in fees.items()}
-
-
-def fees_of(outcome: OrderOutcome) -> dict[str, Decimal]:
-    """What the order paid, per currency; unreported: the standard fee on what it received."""
-    if outcome.fees is not None:
-        return dict(outcome.fees)
-    if outcome.filled <= 0:
-        return {}
-    base, _slash, quote = outcome.symbol.partition("/")
-    if outcome.side == "sell":
-        return {quote: outcome.cost * FEE_RATE}
-    return {base: outcome.filled * FEE_RATE}
-
-
-def fee_value(
-    fees: Mapping[str, Decimal],
-    quote: str,
-    prices: Mapping[str, Decimal],
-    markets: Mapping[str, Market],
-) -> Decimal | None:
-    """Fees in the quote, each currency at its own price (a BNB fee at BNB's, not the pair's);
-    None when some currency has no price."""
-    total = Decimal(0)
-    for currency, amount in fees.items():
-        price = price_in_quote(currency, quote, prices, markets)
-        if price is None:
-            return None
-        total += amount * price
-    return total
-
-
-def received(outcome: OrderOutcome) -> Decimal:
-    """What an order put into the account, net of a fee taken from the received asset."""
-    base, _slash, quote = outcome.symbol.partition("/")
-    got, currency = (outcome.cost, quote) if outcome.side == "sell" else (outcome.filled, base)
-    return max(got - fees_of(outcome).get(currency, Decimal(0)), Decimal(0))
-
-
-def apply_fill(balances: dict[str, Decimal], outcome: OrderOutcome) -> None:
-    """Move a fill through in-memory balances: what it spent, what it got, every fee in its
-    own currency (BNB paying the fee of a */BNB buy shrinks BNB like any other BNB fee)."""
-    if outcome.filled <= 0:
-        return
-    base, _slash, quote = outcome.symbol.partition("/")
-    if outcome.side == "sell":
-        spent, spent_amount, got, got_amount = base, outcome.filled, quote, outcome.cost
-    else:
-        spent, spent_amount, got, got_amount = quote, outcome.cost, base, outcome.filled
-    balances[spent] = balances.get(spent, Decimal(0)) - spent_amount
-    balances[got] = balances.get(got, Decimal(0)) + got_amount
-    for currency, fee in fees_of(outcome).items():
-        balances[currency] = balances.get(currency, Decimal(0)) - fee
-
-
-def dependent_size(outcome: OrderOutcome, market: Market) -> Decimal:
-    """The size of a routed second hop: what the first hop actually produced, rounded as the
-    exchange (and ccxt) will take it: sells to the lot step, buys' cost to the price tick."""
-    got = received(outcome)
-    if outcome.side == "sell":
-        return round_step(got, market.amount_step)
-    return round_step(got, market.price_step)

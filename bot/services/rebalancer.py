@@ -7,13 +7,8 @@ result: nothing fails silently.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import secrets
-import string
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -24,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.models import RunStatus, RunTrigger
 from bot.db.repositories import Repositories
 from bot.db.types import utcnow
-from bot.domain.planner import PlannedLeg, TradePlan, rescale_buys
+from bot.domain.planner import TradePlan, rescale_buys
 from bot.domain.valuation import price_in_quote
 from bot.errors import (
     AuthenticationFailed,
@@ -39,31 +34,25 @@ from bot.errors import (
     UserError,
 )
 from bot.services.accounts import Account, AccountService, Credentials
-from bot.services.execution import OrderExecutor, apply_fill, dependent_size
+from bot.services.execution import OrderExecutor
 from bot.services.kill_switch import KillSwitch
 from bot.services.reconcile import Reconciler
+from bot.services.run_drain import Draining
 from bot.services.run_finish import RunRecorder, status_of
 from bot.services.run_lock import RunGuard, RunLocks
-from bot.services.run_plan import fee_reserve, plan_for, plan_json, preview_of
-from bot.services.run_result import OrderOutcome, Preview, Problem, RunResult
+from bot.services.run_plan import fee_reserve, matches, plan_for, plan_json, preview_of
+from bot.services.run_preview import PreviewStore
+from bot.services.run_result import Preview, Problem, RunResult
 from bot.services.run_snapshot import Snapshot, read_snapshot
 
 log = logging.getLogger(__name__)
 
-SALT_KEY = "client_order_id_salt"
-SALT_ALPHABET = string.ascii_lowercase + string.digits
-# Failures of these kinds in a row pause a user's automation: an outage does not count.
-STREAK_PROBLEMS = (Problem.TARGETS, Problem.INTERNAL, Problem.CLOCK, Problem.NOT_CONFIGURED)
 READ_FAILURES: tuple[tuple[type[ExchangeError], Problem], ...] = (
     (AuthenticationFailed, Problem.AUTH),
     (PermissionDenied, Problem.PERMISSION),
     (ClockSkew, Problem.CLOCK),
     (TemporaryExchangeError, Problem.UNAVAILABLE),
 )
-
-
-def _shutting_down() -> ShuttingDown:
-    return ShuttingDown("The bot is restarting. Please try again in a minute.")
 
 
 def _detail(error: UserError) -> dict[str, Any]:
@@ -74,6 +63,14 @@ def _detail(error: UserError) -> dict[str, Any]:
 @dataclass
 class _Attempt:
     run_id: int | None = None
+
+
+class _Refused(Exception):
+    """A run that cannot plan: recorded as failed with this problem."""
+
+    def __init__(self, problem: Problem, error: str, detail: dict[str, Any] | None = None) -> None:
+        super().__init__(error)
+        self.problem, self.error, self.detail = problem, error, detail
 
 
 class Rebalancer:
@@ -104,44 +101,8 @@ class Rebalancer:
             **({} if unknown_grace is None else {"absent_after": unknown_grace}),
         )
         self.kill_switch = kill_switch or KillSwitch(session_factory)
-        self._salt: str | None = None
-        self._draining = False
-        self._reading: set[asyncio.Task[Any]] = set()
-        self._let_go: set[asyncio.Task[Any]] = set()
-
-    # --- shutdown ------------------------------------------------------------------------------
-
-    def drain(self) -> int:
-        """The process is stopping: no new run starts, and runs still reading (nothing recorded,
-        nothing sent; often waiting for the exchange's weight budget or a free run slot) stop
-        now with ShuttingDown. Runs already placing orders finish. Returns how many were let go."""
-        self._draining = True
-        for task in self._reading:
-            self._let_go.add(task)
-            task.cancel()
-        return len(self._reading)
-
-    def _refuse_if_draining(self) -> None:
-        if self._draining:
-            raise _shutting_down()
-
-    @asynccontextmanager
-    async def _interruptible(self) -> AsyncIterator[None]:
-        """A reading phase: `drain` may cancel it, and the caller then sees ShuttingDown."""
-        self._refuse_if_draining()
-        task = asyncio.current_task()
-        assert task is not None  # noqa: S101 - always called from a task
-        self._reading.add(task)
-        try:
-            yield
-        except asyncio.CancelledError:
-            if task not in self._let_go:
-                raise  # cancelled by someone else: not ours to swallow
-            task.uncancel()
-            raise _shutting_down() from None
-        finally:
-            self._reading.discard(task)
-            self._let_go.discard(task)
+        self.previews = PreviewStore(session_factory)
+        self.draining = Draining()
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -172,7 +133,7 @@ class Rebalancer:
 
     async def _snapshot(self, account: Account, credentials: Credentials) -> Snapshot:
         """Reads only, so a stopping process may let it go (see `drain`)."""
-        async with self._interruptible():
+        async with self.draining.interruptible():
             return await read_snapshot(self._hubs, account, credentials, self.market_caps)
 
     # --- preview -------------------------------------------------------------------------------
@@ -187,6 +148,23 @@ class Rebalancer:
             preview = replace(preview, unsettled_orders=len(blocking))
         return preview
 
+    async def propose(self, user_id: int) -> Preview:
+        """A preview to confirm: stored as shown, so Confirm runs exactly this plan or, if the
+        world changed, answers with a fresh one; it survives a restart for its two minutes."""
+        preview = await self.preview(user_id)
+        return await self.previews.store(preview) if preview.legs else preview
+
+    async def confirm(self, user_id: int, preview_id: int) -> RunResult:
+        """Run the stored preview the user confirmed (once). If the fresh plan is not the one
+        shown (mode, strategy, orders and their sizes), nothing trades and the result carries
+        the new preview to confirm instead."""
+        shown = await self.previews.take(user_id, preview_id)
+        return await self.run(user_id, RunTrigger.MANUAL, shown)
+
+    async def cancel(self, user_id: int, preview_id: int) -> None:
+        """The user pressed Cancel: that preview can no longer be confirmed."""
+        await self.previews.discard(user_id, preview_id)
+
     async def _blocking_orders(self, user_id: int) -> list[Any]:
         async with self._sessions() as session:
             listed = await Repositories(session).orders.unsettled(user_id)
@@ -200,10 +178,10 @@ class Rebalancer:
     ) -> RunResult:
         """One run under the user's lock (RunInProgress if another holds it, anywhere).
         Every other way it can end is a recorded RunResult, errors of ours included."""
-        self._refuse_if_draining()
+        self.draining.refuse()
         trigger = RunTrigger(trigger)
         async with contextlib.AsyncExitStack() as stack:
-            async with self._interruptible():  # waiting for a run slot may be let go too
+            async with self.draining.interruptible():  # waiting for a run slot may be let go too
                 guard = await stack.enter_async_context(self.locks.hold(user_id))
             try:
                 account, credentials = await self._accounts.with_credentials(user_id)
@@ -226,20 +204,8 @@ class Rebalancer:
                     account, trigger, Problem.INTERNAL, type(error).__name__, run_id=attempt.run_id
                 )
             if trigger == RunTrigger.AUTO:
-                result = await self._count_failures(account, result)
+                result = await self._recorder.count_failures(account, result)
             return result
-
-    async def _count_failures(self, account: Account, result: RunResult) -> RunResult:
-        """Scheduled failures in a row that an outage does not explain (the job pauses
-        automation after a few); a run that went through resets the count."""
-        failed = result.problem in STREAK_PROBLEMS
-        went_through = result.status in (RunStatus.SUCCEEDED.value, RunStatus.SKIPPED.value)
-        streak = account.failure_streak
-        if failed or (went_through and streak):
-            streak = await self._recorder.count_failure(account.user_id, failed=failed)
-        elif went_through:
-            streak = 0
-        return replace(result, detail={**result.detail, "failure_streak": streak})
 
     async def _attempt(
         self,
@@ -250,40 +216,19 @@ class Rebalancer:
         guard: RunGuard,
         attempt: _Attempt,
     ) -> RunResult:
-        fail = self._recorder.record_failure
-        if await self.kill_switch.is_on():
-            return await fail(account, trigger, Problem.HALTED, "halted")
-        if credentials is None:
-            missing = NotConfigured("Connect your exchange first with /keys.")
-            return await fail(
-                account, trigger, Problem.NOT_CONFIGURED, "not_configured", _detail(missing)
-            )
-        if not account.dry_run and account.unsettled_orders:
-            remaining = await self.reconciler.reconcile_user(account.user_id, everything=True)
-            if Reconciler.blocking(remaining, utcnow()):
-                return await fail(account, trigger, Problem.UNRESOLVED, "unresolved")
         try:
-            snap = await self._snapshot(account, credentials)
-        except ExchangeError as error:
-            problem = next((p for kind, p in READ_FAILURES if isinstance(error, kind)), None)
-            if problem is None:
-                raise
-            return await fail(account, trigger, problem, type(error).__name__)
-        except (ShuttingDown, RunInProgress):
-            raise
-        except NotConfigured as error:  # no targets (or a market-cap key that stopped working)
-            return await fail(
-                account, trigger, Problem.NOT_CONFIGURED, "not_configured", _detail(error)
+            snap, credentials = await self._checked_snapshot(account, credentials)
+        except _Refused as refused:
+            return await self._recorder.record_failure(
+                account, trigger, refused.problem, refused.error, refused.detail
             )
-        except UserError as error:  # the targets no longer work (a delisted asset, ...)
-            return await fail(account, trigger, Problem.TARGETS, "targets", _detail(error))
         plan = plan_for(snap)
         preview = preview_of(account.user_id, account, plan)
         started = utcnow()
         status = (
             RunStatus.EXECUTING if plan.needs_rebalance and not plan.is_empty else RunStatus.SKIPPED
         )
-        market_moved = confirmed is not None and confirmed.signature != preview.signature
+        market_moved = confirmed is not None and not matches(confirmed, preview)
         if market_moved:
             status = RunStatus.SKIPPED
         run_id = await self._recorder.open_run(
@@ -304,19 +249,48 @@ class Rebalancer:
                 threshold=plan.threshold,
                 problem=Problem.MARKET_MOVED if market_moved else None,
                 started_at=started,
+                fresh_preview=await self.previews.store(preview) if market_moved else None,
             )
             return await self._recorder.finish(run_id, result, snap.balances, snap)
         return await self._execute(
             run_id, started, trigger, account, credentials, snap, plan, guard
         )
 
-    async def _salt_value(self) -> str:
-        """This install's part of every client order id, made once and kept in the database."""
-        if self._salt is None:
-            fresh = "".join(secrets.choice(SALT_ALPHABET) for _ in range(6))
-            async with self._sessions() as session, session.begin():
-                self._salt = await Repositories(session).state.setdefault(SALT_KEY, fresh)
-        return self._salt
+    async def _checked_snapshot(
+        self, account: Account, credentials: Credentials | None
+    ) -> tuple[Snapshot, Credentials]:
+        """The snapshot a plan may be made from, or _Refused saying why there is none."""
+        if await self.kill_switch.is_on():
+            raise _Refused(Problem.HALTED, "halted")
+        if credentials is None:
+            missing = NotConfigured("Connect your exchange first with /keys.")
+            raise _Refused(Problem.NOT_CONFIGURED, "not_configured", _detail(missing))
+        if not account.dry_run and account.unsettled_orders:
+            remaining = await self.reconciler.reconcile_user(account.user_id, everything=True)
+            if Reconciler.blocking(remaining, utcnow()):
+                raise _Refused(Problem.UNRESOLVED, "unresolved")
+        try:
+            snap = await self._snapshot(account, credentials)
+        except ExchangeError as error:
+            problem = next((p for kind, p in READ_FAILURES if isinstance(error, kind)), None)
+            if problem is None:
+                raise
+            raise _Refused(problem, type(error).__name__) from error
+        except (ShuttingDown, RunInProgress):
+            raise
+        except NotConfigured as error:  # no targets (or a market-cap key that stopped working)
+            raise _Refused(Problem.NOT_CONFIGURED, "not_configured", _detail(error)) from error
+        except UserError as error:  # the targets no longer work (a delisted asset, ...)
+            raise _Refused(Problem.TARGETS, "targets", _detail(error)) from error
+        quote = account.strategy.quote
+        unpriced = sorted(
+            a
+            for a, w in snap.targets.items()
+            if w > 0 and price_in_quote(a, quote, snap.prices, snap.markets) is None
+        )
+        if unpriced:  # its weight would count as drift for ever: trade nothing instead
+            raise _Refused(Problem.NO_PRICES, "no_prices", {"assets": unpriced})
+        return snap, credentials
 
     async def _execute(
         self,
@@ -332,7 +306,7 @@ class Rebalancer:
         hub = self._hubs.get(credentials.exchange_id)
         balances = dict(snap.balances)
         quote = account.strategy.quote
-        salt = await self._salt_value()
+        salt = await self._recorder.order_id_salt()
         async with hub.private(
             credentials.api_key, credentials.secret, credentials.passphrase
         ) as ex:
@@ -348,7 +322,7 @@ class Rebalancer:
                 salt=salt,
                 checks=(guard.check, KillSwitch.check_in),
             )
-            await self._legs(executor, plan.sells, snap, balances)
+            await executor.place_legs(plan.sells, snap.markets, balances)
             if plan.buys and not executor.state.stop:
                 if plan.sells and not account.dry_run:
                     try:  # sells change what we can spend: read the truth, not our estimate
@@ -365,7 +339,7 @@ class Rebalancer:
                         min_trade=account.strategy.min_trade,
                         reserve=fee_reserve(plan),
                     )
-                    await self._legs(executor, buys, snap, balances)
+                    await executor.place_legs(buys, snap.markets, balances)
         state = executor.state
         outcomes = tuple(state.outcomes)
         status = status_of(outcomes, state.problems)
@@ -387,35 +361,9 @@ class Rebalancer:
         )
         return await self._recorder.finish(run_id, result, balances, snap)
 
-    async def _legs(
-        self,
-        executor: OrderExecutor,
-        legs: Sequence[PlannedLeg],
-        snap: Snapshot,
-        balances: dict[str, Decimal],
-    ) -> None:
-        """Place legs in order; a routed second hop is sized from what its first hop produced."""
-        produced: dict[str, OrderOutcome] = {}
-        for leg in legs:
-            amount, cost = leg.amount, leg.cost
-            if leg.depends_on:
-                first = produced.get(leg.depends_on)
-                if first is None or first.filled <= 0:
-                    continue  # the first hop did not fill: nothing to pass on
-                size = dependent_size(first, snap.markets[leg.symbol])
-                if leg.side == "sell":
-                    amount = size
-                else:
-                    cost = size
-                if size <= 0:
-                    continue
-            outcome = await executor.place(
-                leg.leg_id, leg.symbol, leg.side, amount=amount, cost=cost
-            )
-            if outcome is None:
-                return
-            produced[leg.leg_id] = outcome
-            apply_fill(balances, outcome)
+    def drain(self) -> int:
+        """The process is stopping: see `Draining.drain`. Returns how many runs were let go."""
+        return self.draining.drain()
 
     async def mark_notified(self, user_id: int, result: RunResult) -> None:
         await self._recorder.mark_notified(user_id, result.run_id)

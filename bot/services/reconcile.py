@@ -28,7 +28,7 @@ from bot.domain.market import Market
 from bot.errors import ExchangeError, NotConfigured, RunInProgress, TemporaryExchangeError
 from bot.services.accounts import AccountService
 from bot.services.exchange_account import OrderResult, PrivateAccount
-from bot.services.execution import fee_value, fees_json
+from bot.services.fills import fee_value, fees_json
 from bot.services.run_finish import order_json, status_of
 from bot.services.run_lock import RunLocks
 from bot.services.run_result import OrderOutcome, Problem

@@ -5,6 +5,8 @@ Every attempt ends as a run row with a status and a reason, so nothing fails sil
 
 from __future__ import annotations
 
+import secrets
+import string
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -18,7 +20,7 @@ from bot.db.repositories import Repositories
 from bot.db.types import utcnow
 from bot.domain.valuation import value_portfolio
 from bot.services.accounts import Account
-from bot.services.execution import fees_json
+from bot.services.fills import fees_json
 from bot.services.run_result import OrderOutcome, Problem, RunResult
 from bot.services.run_snapshot import Snapshot
 
@@ -62,11 +64,44 @@ def order_json(order: OrderOutcome) -> dict[str, Any]:
     }
 
 
+SALT_KEY = "client_order_id_salt"
+SALT_ALPHABET = string.ascii_lowercase + string.digits
+# Failures of these kinds in a row pause a user's automation: an outage does not count.
+STREAK_PROBLEMS = (
+    Problem.TARGETS,
+    Problem.INTERNAL,
+    Problem.CLOCK,
+    Problem.NOT_CONFIGURED,
+    Problem.NO_PRICES,
+)
+
+
 class RunRecorder:
     """Writes runs: each method is one unit of work."""
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = session_factory
+        self._salt: str | None = None
+
+    async def order_id_salt(self) -> str:
+        """This install's part of every client order id, made once and kept in the database."""
+        if self._salt is None:
+            fresh = "".join(secrets.choice(SALT_ALPHABET) for _ in range(6))
+            async with self._sessions() as session, session.begin():
+                self._salt = await Repositories(session).state.setdefault(SALT_KEY, fresh)
+        return self._salt
+
+    async def count_failures(self, account: Account, result: RunResult) -> RunResult:
+        """Scheduled failures in a row that an outage does not explain (the job pauses
+        automation after a few); a run that went through resets the count."""
+        failed = result.problem in STREAK_PROBLEMS
+        went_through = result.status in (RunStatus.SUCCEEDED.value, RunStatus.SKIPPED.value)
+        streak = account.failure_streak
+        if failed or (went_through and streak):
+            streak = await self.count_failure(account.user_id, failed=failed)
+        elif went_through:
+            streak = 0
+        return replace(result, detail={**result.detail, "failure_streak": streak})
 
     async def open_run(
         self,

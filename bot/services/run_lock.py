@@ -62,7 +62,7 @@ def owner_is_dead(owner: str) -> bool:
     anything we cannot be sure of counts as alive (its lease then simply expires)."""
     host, _sep, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
-    if host != socket.gethostname()[:30] or not pid_text.isdigit():
+    if host != socket.gethostname()[:30] or not pid_text.isdecimal():
         return False
     pid = int(pid_text)
     if pid == os.getpid():

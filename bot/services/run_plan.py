@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from bot.db.types import utcnow
@@ -9,6 +11,8 @@ from bot.domain.planner import DEFAULT_FEE_RESERVE, TradePlan, plan_rebalance
 from bot.services.accounts import Account
 from bot.services.run_result import DroppedView, LegView, Preview
 from bot.services.run_snapshot import Snapshot
+
+PREVIEW_TTL = timedelta(minutes=2)
 
 
 def plan_for(snap: Snapshot) -> TradePlan:
@@ -39,6 +43,7 @@ def preview_of(user_id: int, account: Account, plan: TradePlan) -> Preview:
             asset=leg.asset,
             amount=leg.amount,
             value=leg.value,
+            cost=leg.cost,
         )
         for leg in (*plan.sells, *plan.buys)
     )
@@ -64,6 +69,84 @@ def preview_of(user_id: int, account: Account, plan: TradePlan) -> Preview:
         estimated_fees=plan.estimated_fees,
         unpriced=tuple(valuation.unpriced),
         created_at=utcnow(),
+        strategy_version=account.strategy.version,
+        dust=tuple(h.asset for h in valuation.holdings if h.dust),
+        min_trade=account.strategy.min_trade,
+    )
+
+
+# How far a fresh plan's leg may be from the one shown and still be the plan the user
+# confirmed: prices move in two minutes, a deposit or a changed target moves far more.
+LEG_TOLERANCE = Decimal("0.03")  # of the leg's value
+PORTFOLIO_TOLERANCE = Decimal("0.002")  # of the portfolio: small legs may move a little more
+
+
+def matches(shown: Preview, fresh: Preview) -> bool:
+    """Whether `fresh` is still the plan the user saw in `shown`: the same mode and strategy,
+    the same orders in the same order, each of about the same size."""
+    if shown.dry_run != fresh.dry_run or shown.strategy_version != fresh.strategy_version:
+        return False
+    if shown.signature != fresh.signature:
+        return False
+    slack = fresh.total_value * PORTFOLIO_TOLERANCE
+    for old, new in zip(shown.legs, fresh.legs, strict=True):
+        if abs(new.value - old.value) > max(old.value * LEG_TOLERANCE, slack):
+            return False
+    return True
+
+
+def stored_legs(preview: Preview) -> list[dict[str, Any]]:
+    return [
+        {
+            "leg_id": leg.leg_id,
+            "side": leg.side,
+            "symbol": leg.symbol,
+            "asset": leg.asset,
+            "amount": None if leg.amount is None else str(leg.amount),
+            "cost": None if leg.cost is None else str(leg.cost),
+            "value": str(leg.value),
+        }
+        for leg in preview.legs
+    ]
+
+
+def shown_preview(user_id: int, row: Any) -> Preview:
+    """A stored preview as the Preview the user saw (enough of it to compare a fresh plan)."""
+
+    def dec(value: Any) -> Decimal | None:
+        return None if value is None else Decimal(str(value))
+
+    legs = tuple(
+        LegView(
+            leg_id=leg.get("leg_id", ""),
+            side=leg["side"],
+            symbol=leg["symbol"],
+            asset=leg["asset"],
+            amount=dec(leg.get("amount")),
+            value=Decimal(str(leg["value"])),
+            cost=dec(leg.get("cost")),
+        )
+        for leg in row.legs
+    )
+    return Preview(
+        user_id=user_id,
+        quote=row.quote_asset,
+        dry_run=row.dry_run,
+        total_value=row.total_value,
+        legs=legs,
+        dropped=(),
+        drift_before={},
+        drift_after={},
+        current_weights={},
+        target_weights={},
+        holdings={},
+        max_drift=Decimal(0),
+        threshold=Decimal(0),
+        needs_rebalance=True,
+        estimated_fees=Decimal(0),
+        created_at=row.created_at,
+        preview_id=row.id,
+        strategy_version=row.strategy_version,
     )
 
 

@@ -42,6 +42,7 @@ class LegView:
     asset: str  # the asset whose weight the leg changes
     amount: Decimal | None  # base amount (sells)
     value: Decimal  # approximate value in the portfolio's quote asset
+    cost: Decimal | None = None  # quote amount (buys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +75,15 @@ class Preview:
     unpriced: tuple[str, ...] = ()
     created_at: datetime | None = None
     unsettled_orders: int = 0  # earlier orders the exchange has not accounted for: trading waits
+    preview_id: int | None = None  # stored: a Confirm carries this back
+    strategy_version: int = 0  # the strategy it was planned from
+    dust: tuple[str, ...] = ()  # holdings too small to trade, left out of the drift
+    min_trade: Decimal = Decimal(0)  # the user's minimum trade, in the quote
 
     @property
     def signature(self) -> tuple[tuple[str, str], ...]:
-        """Which trades the plan makes, to tell whether a fresh plan is still the confirmed one."""
-        return tuple(sorted((leg.side, leg.symbol) for leg in self.legs))
+        """Which trades the plan makes (side and market), in order."""
+        return tuple((leg.side, leg.symbol) for leg in self.legs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +129,8 @@ class RunResult:
     detail: dict[str, Any] = field(default_factory=dict)  # safe, user-facing facts of a problem
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # A Confirm whose preview no longer matches: the plan the user would confirm now.
+    fresh_preview: Preview | None = None
 
     @property
     def traded(self) -> bool:

@@ -48,6 +48,12 @@ def portfolio_text(preview: Preview) -> str:
                 assets=", ".join(escape(asset) for asset in preview.unpriced)
             )
         )
+    if preview.dust:
+        lines.append(
+            _("Too small to trade, left out of the drift: {assets}").format(
+                assets=", ".join(escape(asset) for asset in preview.dust)
+            )
+        )
     lines.append(
         _("Largest drift: {drift} points (threshold {threshold}).").format(
             drift=fmt_decimal(preview.max_drift, places=1),
@@ -108,17 +114,7 @@ def preview_text(preview: Preview) -> str:
             before=fmt_decimal(preview.max_drift, places=1), after=fmt_decimal(after, places=1)
         )
     )
-    if preview.dropped:
-        lines.append(
-            _("Skipped (below exchange or your minimums): {assets}").format(
-                assets=", ".join(
-                    sorted(
-                        {escape(d.asset) for d in preview.dropped if d.reason != "within_threshold"}
-                    )
-                )
-                or "—"
-            )
-        )
+    lines.extend(_dropped_lines(preview))
     if preview.unsettled_orders:
         lines.append(
             _(
@@ -128,6 +124,34 @@ def preview_text(preview: Preview) -> str:
         )
     lines.append(_("This preview expires in 2 minutes."))
     return "\n".join(lines)
+
+
+def _dropped_lines(preview: Preview) -> list[str]:
+    """Why some assets get no order: the user's own minimum (which they can change) apart from
+    the exchange's minimums (which they cannot)."""
+    mine = sorted({escape(d.asset) for d in preview.dropped if d.reason == "below_user_min"})
+    exchange = sorted(
+        {
+            escape(d.asset)
+            for d in preview.dropped
+            if d.reason not in ("below_user_min", "within_threshold")
+        }
+        - set(mine)
+    )
+    lines = []
+    if mine:
+        lines.append(
+            _(
+                "Left out by your minimum trade of {minimum}: {assets}. Lower it with /mintrade."
+            ).format(minimum=fmt_money(preview.min_trade, preview.quote), assets=", ".join(mine))
+        )
+    if exchange:
+        lines.append(
+            _("Below the exchange's minimum order, so left out: {assets}").format(
+                assets=", ".join(exchange)
+            )
+        )
+    return lines
 
 
 def confirm_keyboard(button: ButtonFactory, token: str) -> InlineKeyboardMarkup:
@@ -142,6 +166,13 @@ def working() -> str:
 
 def simulating() -> str:
     return _("Simulating…")
+
+
+def preview_changed() -> str:
+    return _(
+        "Things changed since that preview (prices, balances, targets or the mode), so "
+        "nothing was traded. Here is the plan as it stands now:"
+    )
 
 
 def preview_expired() -> str:

@@ -32,7 +32,8 @@ from bot.errors import (
 from bot.services.exchange import BINANCE_OPTIONS
 from bot.services.exchange_account import parse_order
 from bot.services.exchange_errors import annotated_class, map_error
-from bot.services.execution import OrderExecutor, apply_fill
+from bot.services.execution import OrderExecutor
+from bot.services.fills import apply_fill
 from bot.services.market_data import market_from_ccxt
 from tests.fakes.binance_rules import Reject, SymbolRules
 from tests.realdata import bodies, error_bodies, symbols_2023

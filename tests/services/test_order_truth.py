@@ -413,3 +413,17 @@ async def test_six_hundred_runs_through_a_pool_of_eight_lose_none(
     ][:5]
     assert all(len(r.orders) == 2 for r in results)
     assert len(hub.pool) <= 8
+
+
+async def test_a_target_without_a_price_trades_nothing(
+    engine_services: Engine, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """Its whole weight would count as drift: every run would trade everything else back to
+    its exact target (150 trades a day on a 5-point threshold). Now it is said, not traded."""
+    user_id, api_key = await engine_services.user(20, START, {"BTC": "50", "DOT": "50"})
+    await engine_services.hubs.get("binance").markets()  # DOT listed...
+    del engine_services.fake.prices["DOTUSDT"]  # ...but no price any more
+    result = await engine_services.rebalancer.run(user_id, RunTrigger.AUTO)
+    assert result.problem == Problem.NO_PRICES
+    assert result.detail["assets"] == ["DOT"]
+    assert engine_services.fake.orders(api_key) == []
