@@ -151,6 +151,10 @@ class TraderSession(Base):
     # Scheduled runs in a row that failed for a reason the user or we must fix (not an
     # exchange outage); automation pauses when it reaches a few.
     failure_streak: Mapped[int] = mapped_column(Integer, default=0)
+    # Dry-run's paper wallet (asset -> "amount"): seeded from the real balances (or an amount
+    # of the quote), moved by every simulated fill. None: seed it at the next dry run.
+    paper_balances: Mapped[dict[str, Any] | None]
+    paper_started_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     user: Mapped[User] = relationship(back_populates="session")
@@ -293,6 +297,7 @@ class PortfolioSnapshot(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     run_id: Mapped[int | None] = mapped_column(ForeignKey("rebalance_runs.id", ondelete="SET NULL"))
     taken_at: Mapped[datetime] = mapped_column(default=utcnow)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)  # a paper wallet's value
     quote_asset: Mapped[str] = mapped_column(String(16))
     total_value: Mapped[Decimal]
     holdings: Mapped[dict[str, Any]]  # asset -> {"amount": "...", "value": "..."}

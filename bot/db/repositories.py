@@ -151,15 +151,16 @@ class RunRepository(_Repository):
         )
         return list(rows)
 
-    async def total_fees(self, user_id: int) -> dict[str, Decimal]:
-        """Fees paid on live orders per currency, summed in Python to stay exact everywhere."""
+    async def total_fees(self, user_id: int, *, dry_run: bool = False) -> dict[str, Decimal]:
+        """Fees paid per currency on live (or simulated) orders, summed in Python to stay exact
+        everywhere."""
         rows = await self.session.scalars(
             select(Order.fees)
             .join(RebalanceRun, RebalanceRun.id == Order.run_id)
             .where(
                 Order.user_id == user_id,
                 RebalanceRun.user_id == user_id,
-                RebalanceRun.dry_run.is_(False),
+                RebalanceRun.dry_run.is_(dry_run),
                 Order.fees.is_not(None),
             )
         )
@@ -256,10 +257,18 @@ class SnapshotRepository(_Repository):
         return snapshot
 
     async def series(
-        self, user_id: int, *, since: datetime | None = None, limit: int = 5000
+        self,
+        user_id: int,
+        *,
+        since: datetime | None = None,
+        limit: int = 5000,
+        dry_run: bool | None = None,
     ) -> list[PortfolioSnapshot]:
-        """Snapshots oldest first (the newest `limit` of them), for charts and performance."""
+        """Snapshots oldest first (the newest `limit` of them), for charts and performance;
+        `dry_run` keeps one mode's (paper and live values never share a series)."""
         query = select(PortfolioSnapshot).where(PortfolioSnapshot.user_id == user_id)
+        if dry_run is not None:
+            query = query.where(PortfolioSnapshot.dry_run.is_(dry_run))
         if since is not None:
             query = query.where(PortfolioSnapshot.taken_at >= since)
         rows = await self.session.scalars(

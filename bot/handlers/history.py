@@ -49,7 +49,9 @@ async def performance_command(update: Update, context: BotContext) -> None:
         prices = await context.services.rebalancer.asset_prices(account.user_id)
     except ExchangeError:  # performance still shows what is stored; only the hold line waits
         prices = None
-    perf = await context.services.history.performance(account.user_id, prices)
+    perf = await context.services.history.performance(
+        account.user_id, prices, dry_run=account.dry_run
+    )
     if perf is None:
         await reply(update, views.no_performance())
         return

@@ -80,6 +80,7 @@ class Account:
     strategy: Strategy
     failure_streak: int = 0
     unsettled_orders: int = 0  # orders the exchange has not accounted for yet (runs only)
+    paper_balances: dict[str, Decimal] | None = None  # dry-run's wallet; None: seed it anew
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +131,9 @@ def _account_of(
         dry_run=trader.dry_run,
         notify_level=trader.notify_level,
         paused_reason=trader.paused_reason,
+        paper_balances=None
+        if trader.paper_balances is None
+        else {a: Decimal(str(v)) for a, v in trader.paper_balances.items()},
         next_run_at=trader.next_run_at,
         last_run_at=trader.last_run_at,
         last_result=trader.last_result,
@@ -319,6 +323,8 @@ class AccountService:
 
     async def set_dry_run(self, user_id: int, dry_run: bool) -> Account:
         def change(_p: UserProfile, trader: TraderSession, _t: PortfolioTarget) -> None:
+            if dry_run and not trader.dry_run:
+                trader.paper_balances = None  # a fresh paper wallet, from the real balances
             trader.dry_run = dry_run
 
         return await self._update(user_id, change)
@@ -385,6 +391,7 @@ class AccountService:
             profile.validated_at = utcnow()
             if trader.paused_reason == "auth":
                 trader.paused_reason = None
+            trader.paper_balances = None  # new keys: the paper wallet follows their balances
 
         return await self._update(user_id, change)
 
@@ -400,6 +407,18 @@ class AccountService:
             profile.auto_rebalance = False
             trader.is_running = False
             trader.next_run_at = None
+
+        return await self._update(user_id, change)
+
+    async def set_paper_wallet(self, user_id: int, balances: dict[str, Decimal] | None) -> Account:
+        """Seed dry-run's paper wallet with `balances`, or (None) from the real balances at the
+        next dry run."""
+
+        def change(_p: UserProfile, trader: TraderSession, _t: PortfolioTarget) -> None:
+            trader.paper_balances = (
+                None if balances is None else {a: str(v) for a, v in balances.items() if v > 0}
+            )
+            trader.paper_started_at = None
 
         return await self._update(user_id, change)
 

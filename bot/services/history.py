@@ -49,6 +49,7 @@ class Performance:
     hold_return_pct: Decimal | None
     fees: dict[str, Decimal]
     series: tuple[tuple[datetime, Decimal], ...]
+    dry_run: bool = False  # the paper wallet's series, or the live account's
 
 
 def _pct(now: Decimal, start: Decimal) -> Decimal | None:
@@ -122,13 +123,18 @@ class HistoryService:
                 run.revision_notified_at = utcnow()
 
     async def performance(
-        self, user_id: int, prices_in_quote: dict[str, Decimal] | None = None
+        self,
+        user_id: int,
+        prices_in_quote: dict[str, Decimal] | None = None,
+        *,
+        dry_run: bool = False,
     ) -> Performance | None:
-        """None until there is a snapshot. `prices_in_quote` values each asset in the quote."""
+        """One mode's performance (paper or live, never mixed); None until it has a snapshot.
+        `prices_in_quote` values each asset in the quote."""
         async with self._sessions() as session:
             repos = Repositories(session)
-            series = await repos.snapshots.series(user_id)
-            fees = await repos.runs.total_fees(user_id)
+            series = await repos.snapshots.series(user_id, dry_run=dry_run)
+            fees = await repos.runs.total_fees(user_id, dry_run=dry_run)
         if not series:
             return None
         first, last = series[0], series[-1]
@@ -152,6 +158,7 @@ class HistoryService:
             hold_return_pct=None if hold_value is None else _pct(hold_value, first.total_value),
             fees=fees,
             series=tuple((s.taken_at, s.total_value) for s in series),
+            dry_run=dry_run,
         )
 
 

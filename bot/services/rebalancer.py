@@ -131,7 +131,7 @@ class Rebalancer:
                 result[asset] = price
         return result
 
-    async def _snapshot(self, account: Account, credentials: Credentials) -> Snapshot:
+    async def _snapshot(self, account: Account, credentials: Credentials | None) -> Snapshot:
         """Reads only, so a stopping process may let it go (see `drain`)."""
         async with self.draining.interruptible():
             return await read_snapshot(self._hubs, account, credentials, self.market_caps)
@@ -140,7 +140,9 @@ class Rebalancer:
 
     async def preview(self, user_id: int) -> Preview:
         """The plan as it would run now; nothing is recorded or traded."""
-        account, credentials = await self._accounts.for_run(user_id)
+        account, credentials = await self._accounts.with_credentials(user_id)
+        if credentials is None and not account.dry_run:
+            raise NotConfigured("Connect your exchange first with /keys.")
         snap = await self._snapshot(account, credentials)
         preview = preview_of(user_id, account, plan_for(snap))
         if not account.dry_run:
@@ -258,11 +260,11 @@ class Rebalancer:
 
     async def _checked_snapshot(
         self, account: Account, credentials: Credentials | None
-    ) -> tuple[Snapshot, Credentials]:
+    ) -> tuple[Snapshot, Credentials | None]:
         """The snapshot a plan may be made from, or _Refused saying why there is none."""
         if await self.kill_switch.is_on():
             raise _Refused(Problem.HALTED, "halted")
-        if credentials is None:
+        if credentials is None and not account.dry_run:  # dry-run trades a paper wallet
             missing = NotConfigured("Connect your exchange first with /keys.")
             raise _Refused(Problem.NOT_CONFIGURED, "not_configured", _detail(missing))
         if not account.dry_run and account.unsettled_orders:
@@ -298,24 +300,27 @@ class Rebalancer:
         started: datetime,
         trigger: RunTrigger,
         account: Account,
-        credentials: Credentials,
+        credentials: Credentials | None,
         snap: Snapshot,
         plan: TradePlan,
         guard: RunGuard,
     ) -> RunResult:
-        hub = self._hubs.get(credentials.exchange_id)
         balances = dict(snap.balances)
         quote = account.strategy.quote
         salt = await self._recorder.order_id_salt()
-        async with hub.private(
-            credentials.api_key, credentials.secret, credentials.passphrase
-        ) as ex:
+        async with contextlib.AsyncExitStack() as stack:
+            ex = None  # dry-run sends nothing: it needs no client (nor keys)
+            if not account.dry_run and credentials is not None:
+                hub = self._hubs.get(credentials.exchange_id)
+                ex = await stack.enter_async_context(
+                    hub.private(credentials.api_key, credentials.secret, credentials.passphrase)
+                )
             executor = OrderExecutor(
                 self._sessions,
                 user_id=account.user_id,
                 run_id=run_id,
                 dry_run=account.dry_run,
-                account=None if account.dry_run else ex,
+                account=ex,
                 prices=snap.prices,
                 markets=snap.markets,
                 quote=quote,
@@ -324,7 +329,7 @@ class Rebalancer:
             )
             await executor.place_legs(plan.sells, snap.markets, balances)
             if plan.buys and not executor.state.stop:
-                if plan.sells and not account.dry_run:
+                if plan.sells and ex is not None:
                     try:  # sells change what we can spend: read the truth, not our estimate
                         balances = dict((await ex.fetch_balances()).free)
                     except ExchangeError as error:

@@ -206,6 +206,7 @@ class RunRecorder:
                 run_id=run_id,
                 quote_asset=quote,
                 total_value=valuation.total_value,
+                dry_run=result.dry_run,
                 holdings={
                     h.asset: {"amount": str(h.amount), "value": str(h.value)}
                     for h in valuation.holdings
@@ -216,6 +217,9 @@ class RunRecorder:
             if trader is not None:
                 trader.last_result = result.to_json()
                 trader.last_portfolio = {h.asset: str(h.value) for h in valuation.holdings}
+                if result.dry_run:  # the simulated fills move the paper wallet
+                    trader.paper_balances = {a: str(b) for a, b in balances.items() if b > 0}
+                    trader.paper_started_at = trader.paper_started_at or finished
         return result
 
     async def count_failure(self, user_id: int, *, failed: bool) -> int:

@@ -12,6 +12,8 @@ from bot.domain.strategies import equal_weights, fixed_weights, index_weights
 from bot.errors import NotConfigured
 from bot.services.accounts import Account, Credentials
 
+DEFAULT_PAPER_AMOUNT = Decimal(1000)  # a paper wallet without keys: this much of the quote
+
 
 @dataclass
 class Snapshot:
@@ -52,14 +54,24 @@ async def target_weights(
 async def read_snapshot(
     hubs: Any,
     account: Account,
-    credentials: Credentials,
+    credentials: Credentials | None,
     market_caps: Callable[[int], Awaitable[list[Any]]],
 ) -> Snapshot:
-    """Shared markets and prices, the user's free balances, today's target weights."""
-    hub = hubs.get(credentials.exchange_id)
+    """Shared markets and prices, the balances a plan may use, today's target weights.
+
+    Live: the account's free balances. Dry-run: the paper wallet; a new one starts from the
+    real balances, or (no keys yet) from DEFAULT_PAPER_AMOUNT of the quote."""
+    hub = hubs.get(credentials.exchange_id if credentials else account.exchange_id)
     markets = await hub.markets()
     prices = await hub.prices()
-    async with hub.private(credentials.api_key, credentials.secret, credentials.passphrase) as ex:
-        balances = (await ex.fetch_balances()).free
+    if account.dry_run and account.paper_balances is not None:
+        balances = dict(account.paper_balances)
+    elif credentials is not None:
+        async with hub.private(
+            credentials.api_key, credentials.secret, credentials.passphrase
+        ) as ex:
+            balances = dict((await ex.fetch_balances()).free)
+    else:
+        balances = {account.strategy.quote: DEFAULT_PAPER_AMOUNT}
     targets = await target_weights(account, markets, market_caps)
-    return Snapshot(account, markets, prices, dict(balances), targets)
+    return Snapshot(account, markets, prices, balances, targets)

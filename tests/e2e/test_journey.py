@@ -119,8 +119,9 @@ async def test_whole_journey(world: World, language: str) -> None:
 
     performance = await chat.ask("/performance")
     received.append(performance.text)
-    chart = await chat.reply()
-    assert chart.kind == "photo"
+    # One live run so far: the live series has one point (the dry run's is kept apart), so
+    # there is a value but no chart yet.
+    assert performance.kind == "text"
 
     _assert_language(received, language)
     if language == "en":
