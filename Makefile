@@ -8,7 +8,7 @@ MO_FILES := $(PO_FILES:.po=.mo)
 # _ and friends, and the user-facing errors whose first argument is a msgid.
 I18N_KEYWORDS := -k _ -k N_ -k ngettext:1,2 -k UserError -k ValidationError -k InvalidTargets \
 	-k NotConfigured -k RunInProgress -k ShuttingDown -k TradingHalted \
-	-k PreviewExpired
+	-k PreviewExpired -k ReadsThrottled
 
 # The lock files pin every package (runtime, dev tools, the installer and build backend) with
 # their hashes, for CPython 3.11 on Linux x86_64. Change pyproject.toml, then `make lock`;

@@ -118,6 +118,10 @@ class PreviewExpired(UserError):
     """A Confirm for a preview that expired, was used, or is not the user's."""
 
 
+class ReadsThrottled(UserError):
+    """A user asked the exchange too often in a short time (the budget is everyone's)."""
+
+
 class RunInProgress(UserError):
     """Another run for the same user is under way."""
 

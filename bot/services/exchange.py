@@ -21,16 +21,11 @@ import certifi
 from bot.config import Settings
 from bot.domain.market import Market
 from bot.errors import ClockSkew, ExchangeError, OutcomeUnknown, PermissionDenied, RateLimited
+from bot.services.budgets import BINANCE_ENDPOINTS, ExchangeBudgets, interactive
 from bot.services.client_pool import ClientPool, fingerprint
 from bot.services.exchange_account import PrivateAccount
 from bot.services.exchange_errors import annotated_class, map_error
-from bot.services.market_data import (
-    MARKETS_TTL_SECONDS,
-    WEIGHTS,
-    PriceCache,
-    WeightLimiter,
-    market_from_ccxt,
-)
+from bot.services.market_data import MARKETS_TTL_SECONDS, PriceCache, market_from_ccxt
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +67,12 @@ def rewrite_api_urls(urls: Any, base_url: str) -> Any:
 class ExchangeGateway:
     """Client construction and the one seam every ccxt call passes through."""
 
-    def __init__(self, exchange_id: str, settings: Settings, limiter: WeightLimiter) -> None:
+    def __init__(self, exchange_id: str, settings: Settings, budgets: ExchangeBudgets) -> None:
         if exchange_id not in ccxt.exchanges:
             raise ValueError(f"unknown exchange {exchange_id}")
         self.exchange_id = exchange_id
         self.settings = settings
-        self.limiter = limiter
+        self.budgets = budgets
         self._session: aiohttp.ClientSession | None = None
         # ccxt builds a fresh SSL context (reading the CA bundle, ~20 ms) for every client;
         # one shared context makes a per-user client cheap.
@@ -117,24 +112,26 @@ class ExchangeGateway:
         method: str,
         *args: Any,
         retry: bool = True,
+        account: str | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Call `client.method`, mapping errors; temporary ones retried with backoff and jitter
-        when `retry` (reads). A -1021 timestamp refusal was never processed, so it is retried
-        once after re-reading the exchange's clock, orders included."""
+        """Call `client.method` within the shared budgets (`account`: whose order count it
+        spends), mapping errors; temporary ones retried with backoff and jitter when `retry`
+        (reads). A -1021 timestamp refusal was never processed, so it is retried once after
+        re-reading the exchange's clock, orders included."""
         attempts = MAX_ATTEMPTS if retry else 1
         clock_synced = False
         attempt = 0
         while True:
             attempt += 1
-            await self.limiter.acquire(WEIGHTS.get(method, 1))
+            await self.budgets.acquire(method, account)
             try:
                 result = await getattr(client, method)(*args, **kwargs)
                 if isinstance(result, str | bytes):  # not JSON: a proxy's page, a cut body
                     raise OutcomeUnknown(f"{self.exchange_id} {method}: the answer was not JSON")
             except Exception as error:
                 mapped = map_error(error)
-                self._observe(client, mapped)
+                self._observe(client, method, account, mapped)
                 if isinstance(mapped, ClockSkew) and not clock_synced and self.on_clock_skew:
                     clock_synced = True
                     await self.on_clock_skew()
@@ -155,15 +152,15 @@ class ExchangeGateway:
                 )
                 await asyncio.sleep(delay)
                 continue
-            self._observe(client, None)
+            self._observe(client, method, account, None)
             return result
 
-    def _observe(self, client: Any, error: ExchangeError | None) -> None:
+    def _observe(
+        self, client: Any, method: str, account: str | None, error: ExchangeError | None
+    ) -> None:
         headers = getattr(client, "last_response_headers", None) or {}
         lowered = {str(k).lower(): v for k, v in headers.items()}
-        used = lowered.get("x-mbx-used-weight-1m")
-        if used is not None and str(used).isdecimal():
-            self.limiter.observe_used_weight(int(used))
+        self.budgets.observe(method, account, lowered)
         if isinstance(error, RateLimited):
             retry_after = lowered.get("retry-after")
             seconds = float(retry_after) if retry_after and str(retry_after).isdecimal() else 1.0
@@ -174,7 +171,7 @@ class ExchangeGateway:
                     self.exchange_id,
                     seconds,
                 )
-            self.limiter.pause(seconds)
+            self.budgets.pause(method, account, seconds)
 
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
@@ -186,9 +183,10 @@ class MarketDataHub:
 
     def __init__(self, exchange_id: str, settings: Settings) -> None:
         self.exchange_id = exchange_id
-        self.limiter = WeightLimiter()
-        self.gateway = ExchangeGateway(exchange_id, settings, self.limiter)
+        self.budgets = ExchangeBudgets(BINANCE_ENDPOINTS if exchange_id == "binance" else {})
+        self.gateway = ExchangeGateway(exchange_id, settings, self.budgets)
         self._public: Any = None
+        self._markets_client: Any = None
         self._markets: dict[str, Market] = {}
         self._raw_markets: dict[str, Any] = {}
         self._loaded_at = -1e9
@@ -213,8 +211,16 @@ class MarketDataHub:
         async with self._markets_lock:
             if self._markets and loop_time - self._loaded_at < MARKETS_TTL_SECONDS:
                 return self._markets
-            client = self._public_client()
+            # Its own client, so the exchangeInfo body (and its rateLimits) is the last one it
+            # saw: the price requests of the public client cannot come in between.
+            if self._markets_client is None:
+                self._markets_client = self.gateway.client()
+                self._markets_client.enableLastJsonResponse = True
+            client = self._markets_client
             raw = await self.gateway.call(client, "load_markets", True)
+            info = getattr(client, "last_json_response", None)
+            if isinstance(info, dict) and isinstance(info.get("rateLimits"), list):
+                self.budgets.configure(info["rateLimits"])
             self._raw_markets = dict(raw)
             self._markets = {
                 symbol: market_from_ccxt(market)
@@ -222,6 +228,7 @@ class MarketDataHub:
                 if market.get("spot") and market.get("active") is not False
             }
             self._loaded_at = asyncio.get_running_loop().time()
+            self._public_client().set_markets(self._raw_markets)  # prices need no second load
             for pooled in self.pool.clients():
                 pooled.set_markets(self._raw_markets)
         if time.monotonic() - self._time_synced_at >= TIME_SYNC_SECONDS:
@@ -285,7 +292,9 @@ class MarketDataHub:
             return client
 
         async with self.pool.lease(fingerprint(api_key, secret), make) as client:
-            yield PrivateAccount(self.gateway, client)
+            yield PrivateAccount(
+                self.gateway, client, budget_account=fingerprint(api_key, secret)[:16]
+            )
 
     async def forget(self, api_key: str, secret: str) -> None:
         """The user's keys were deleted or replaced: drop their client (and the key in it)."""
@@ -293,9 +302,10 @@ class MarketDataHub:
 
     async def close(self) -> None:
         await self.pool.close()
-        if self._public is not None:
-            await self._public.close()
-            self._public = None
+        for public in (self._public, self._markets_client):
+            if public is not None:
+                await public.close()
+        self._public = self._markets_client = None
         await self.gateway.close()
 
 
@@ -336,7 +346,9 @@ REFUSALS = (
 async def validate_credentials(
     hub: MarketDataHub, api_key: str, secret: str, passphrase: str | None = None
 ) -> KeyCheck:
-    """Prove the key reads balances and may trade spot; refuse keys that can move funds out."""
+    """Prove the key reads balances and may trade spot; refuse keys that can move funds out.
+    A chat command: its reads yield to scheduled runs when the budget is short."""
+    interactive.set(True)  # the key dialog's own task
     async with hub.private(api_key, secret, passphrase) as account:
         await account.fetch_balances()  # a wrong key or secret fails here
         if hub.exchange_id != "binance":

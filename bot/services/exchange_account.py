@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -108,11 +109,20 @@ def parse_order(raw: dict[str, Any], cid: str, symbol: str) -> OrderResult:
 class PrivateAccount:
     """One user's account through a client that reuses the hub's markets."""
 
-    def __init__(self, gateway: ExchangeGateway, client: Any) -> None:
+    def __init__(
+        self, gateway: ExchangeGateway, client: Any, *, budget_account: str | None = None
+    ) -> None:
         self._gateway = gateway
         self._client = client
+        self._account = budget_account  # whose order count an order spends
 
     async def fetch_balances(self) -> Balances:
+        """Free and total balances. Binance: getUserAsset, weight 5 on that SAPI endpoint's
+        own budget (12,000 a minute), instead of /api/v3/account's 20 of the /api weight every
+        user shares; other exchanges: ccxt's fetch_balance."""
+        if self._gateway.exchange_id == "binance":
+            rows = await self._gateway.call(self._client, "sapiv3_post_asset_getuserasset")
+            return user_assets(rows, self._client.safe_currency_code)
         raw = await self._gateway.call(self._client, "fetch_balance")
         free = {a: _dec(v) for a, v in (raw.get("free") or {}).items() if v}
         total = {a: _dec(v) for a, v in (raw.get("total") or {}).items() if v}
@@ -140,7 +150,7 @@ class PrivateAccount:
         for attempt in range(1, RATE_LIMIT_ATTEMPTS + 1):
             try:
                 raw = await self._gateway.call(
-                    self._client, method, *args, params=params, retry=False
+                    self._client, method, *args, params=params, retry=False, account=self._account
                 )
             except RateLimited:
                 if attempt == RATE_LIMIT_ATTEMPTS:
@@ -231,6 +241,26 @@ class PrivateAccount:
     async def api_restrictions(self) -> dict[str, Any]:
         result = await self._gateway.call(self._client, "sapi_get_account_apirestrictions")
         return dict(result or {})
+
+
+def user_assets(rows: Any, code: Callable[[str], str] = str) -> Balances:
+    """Binance's getUserAsset answer: positive balances only, amounts as strings; free is what
+    a plan may sell, locked (open orders) and freeze stay out of reach. `code` turns the
+    exchange's asset id into ccxt's common code, as the markets are named."""
+    free: dict[str, Decimal] = {}
+    total: dict[str, Decimal] = {}
+    for row in rows if isinstance(rows, list) else []:
+        asset_id = row.get("asset") if isinstance(row, dict) else None
+        if not asset_id:
+            continue
+        asset = code(str(asset_id))
+        available = _dec(row.get("free"))
+        held = available + _dec(row.get("locked")) + _dec(row.get("freeze"))
+        if available > 0:
+            free[asset] = available
+        if held > 0:
+            total[asset] = held
+    return Balances(free, total)
 
 
 def _text(value: Decimal) -> str:

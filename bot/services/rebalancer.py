@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -28,14 +29,17 @@ from bot.errors import (
     ExchangeError,
     NotConfigured,
     PermissionDenied,
+    ReadsThrottled,
     RunInProgress,
     ShuttingDown,
     TemporaryExchangeError,
     UserError,
 )
 from bot.services.accounts import Account, AccountService, Credentials
+from bot.services.budgets import budget_user, interactive
 from bot.services.execution import OrderExecutor
 from bot.services.kill_switch import KillSwitch
+from bot.services.ratelimit import Admission, UpdateRateLimiter
 from bot.services.reconcile import Reconciler
 from bot.services.run_drain import Draining
 from bot.services.run_finish import RunRecorder, status_of
@@ -103,6 +107,8 @@ class Rebalancer:
         self.kill_switch = kill_switch or KillSwitch(session_factory)
         self.previews = PreviewStore(session_factory)
         self.draining = Draining()
+        # Exchange reads a user may ask for from the chat: a burst of 5, then 6 a minute.
+        self.reads = UpdateRateLimiter(burst=5, per_minute=6, notice_every=0)
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -139,7 +145,23 @@ class Rebalancer:
     # --- preview -------------------------------------------------------------------------------
 
     async def preview(self, user_id: int) -> Preview:
-        """The plan as it would run now; nothing is recorded or traded."""
+        """The plan as it would run now; nothing is recorded or traded. A chat command: its
+        reads yield to scheduled runs when the exchange budget is short, and each user gets a
+        fair share (ReadsThrottled beyond it)."""
+        verdict, wait = self.reads.admit(user_id)
+        if verdict is not Admission.ALLOW:
+            raise ReadsThrottled(
+                "You asked the exchange a lot in a short time, and its budget is shared by "
+                "everyone. Please try again in {seconds} s.",
+                seconds=max(1, math.ceil(wait)),
+            )
+        token = interactive.set(True)
+        try:
+            return await self._preview(user_id)
+        finally:
+            interactive.reset(token)
+
+    async def _preview(self, user_id: int) -> Preview:
         account, credentials = await self._accounts.with_credentials(user_id)
         if credentials is None and not account.dry_run:
             raise NotConfigured("Connect your exchange first with /keys.")
@@ -182,6 +204,7 @@ class Rebalancer:
         Every other way it can end is a recorded RunResult, errors of ours included."""
         self.draining.refuse()
         trigger = RunTrigger(trigger)
+        budget_user.set(user_id)  # this task's exchange waits are logged as this user's
         async with contextlib.AsyncExitStack() as stack:
             async with self.draining.interruptible():  # waiting for a run slot may be let go too
                 guard = await stack.enter_async_context(self.locks.hold(user_id))
@@ -329,22 +352,18 @@ class Rebalancer:
             )
             await executor.place_legs(plan.sells, snap.markets, balances)
             if plan.buys and not executor.state.stop:
-                if plan.sells and ex is not None:
-                    try:  # sells change what we can spend: read the truth, not our estimate
-                        balances = dict((await ex.fetch_balances()).free)
-                    except ExchangeError as error:
-                        executor.state.add_problem(_problem_of(error))
-                        executor.state.stop = True
-                if not executor.state.stop:
-                    buys, _dropped = rescale_buys(
-                        plan.buys,
-                        available_quote=balances.get(quote, Decimal(0)),
-                        markets=snap.markets,
-                        prices=snap.prices,
-                        min_trade=account.strategy.min_trade,
-                        reserve=fee_reserve(plan),
-                    )
-                    await executor.place_legs(buys, snap.markets, balances)
+                # Buys are funded from what the sells really returned (their fills, net of
+                # fees in the quote) on top of the balances read before the run: no second
+                # balance read, and the fee reserve stays (see BENCHMARKS.md, "after the sells").
+                buys, _dropped = rescale_buys(
+                    plan.buys,
+                    available_quote=balances.get(quote, Decimal(0)),
+                    markets=snap.markets,
+                    prices=snap.prices,
+                    min_trade=account.strategy.min_trade,
+                    reserve=fee_reserve(plan),
+                )
+                await executor.place_legs(buys, snap.markets, balances)
         state = executor.state
         outcomes = tuple(state.outcomes)
         status = status_of(outcomes, state.problems)
@@ -382,10 +401,3 @@ class Rebalancer:
 
     async def close(self) -> None:
         await self.locks.close()
-
-
-def _problem_of(error: ExchangeError) -> Problem:
-    for kind, problem in READ_FAILURES:
-        if isinstance(error, kind):
-            return problem
-    return Problem.UNAVAILABLE

@@ -21,7 +21,9 @@ async def test_forty_slow_updates_of_one_chat_do_not_delay_another_users_help(
     api_key, _secret = await connect(flooder, world, {"USDT": "1000", "BTC": "0.01"})
     await bystander.ask("/start")
     # Every /portfolio of the flooder takes 0.25 s at the exchange: 40 of them, 10 s in all.
-    world.exchange.inject("/api/v3/account", "latency", count=None, api_key=api_key, delay=0.25)
+    world.exchange.inject(
+        "/sapi/v3/asset/getUserAsset", "latency", count=None, api_key=api_key, delay=0.25
+    )
     for _ in range(40):
         flooder.send("/portfolio")
     await asyncio.sleep(0.3)  # all 40 are in: 16 of them would hold every global slot

@@ -57,7 +57,7 @@ async def test_scheduled_runs_that_keep_failing_pause_automation(stopped_world: 
     async with running(world.settings):
         await connect(chat, world, {"USDT": "1000", "BTC": "0.01"})
         world.exchange.inject(
-            "/api/v3/account",
+            "/sapi/v3/asset/getUserAsset",
             "code",
             code=-1021,
             status=400,

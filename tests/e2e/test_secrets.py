@@ -40,7 +40,7 @@ async def test_no_secret_leaks_anywhere(tmp_path: Path) -> None:
                 await chat.reply(timeout=30)
                 await chat.ask("/status")
                 # An exchange error on the way: its text must not carry the key either.
-                exchange.inject("/api/v3/account", "502", count=None)
+                exchange.inject("/sapi/v3/asset/getUserAsset", "502", count=None)
                 await chat.ask("/portfolio", timeout=30)
                 exchange.clear_faults()
     finally:

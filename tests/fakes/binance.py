@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from tests.fakes.binance_budgets import Budgets
 from tests.fakes.binance_rules import Reject, SymbolRules, synthetic_symbol
 
 FEE = Decimal("0.001")
@@ -213,6 +214,7 @@ class FakeBinance:
         self.lookup_delay = 1.5  # seconds an order stays invisible after its answer was lost
         self.strict_client_ids = False  # refuse every reused id (kinder than Binance: opt in)
         self.fills_per_order = 1
+        self.budgets = Budgets()  # enforced, as Binance does: tests that flood must opt out
         self.rate_limits: list[dict[str, Any]] = [
             {
                 "rateLimitType": "REQUEST_WEIGHT",
@@ -220,8 +222,8 @@ class FakeBinance:
                 "intervalNum": 1,
                 "limit": 6000,
             },
-            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 50},
+            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 160000},
             {
                 "rateLimitType": "RAW_REQUESTS",
                 "interval": "MINUTE",
@@ -402,6 +404,17 @@ class FakeBinance:
             {k: v for k, v in params.items() if k != "signature"},
         )
         self.requests.append(record)
+        is_order = path == "/api/v3/order" and request.method == "POST"
+        refusal = self.budgets.charge(path, weight, api_key=api_key, is_order=is_order)
+        if refusal is not None:
+            record.status = refusal.status
+            return self._error(
+                record,
+                refusal.status,
+                refusal.code,
+                refusal.msg,
+                {"Retry-After": str(refusal.retry_after)},
+            )
         fault = self._fault_for(request.method, path, api_key)
         if fault is not None and fault.kind == "latency":
             await asyncio.sleep(fault.delay)
@@ -452,15 +465,15 @@ class FakeBinance:
             return self._error(record, fault.status, fault.code, fault.msg)
         return self._json(record, result)
 
-    def _used_weight(self) -> int:
-        now = time.monotonic()
-        return sum(r.weight for r in self.requests if now - r.time < 60)
+    def _headers(self, record: Recorded) -> dict[str, str]:
+        is_order = record.path == "/api/v3/order" and record.method == "POST"
+        return self.budgets.headers(record.path, record.api_key, is_order)
 
     def _json(self, record: Recorded, payload: Any) -> web.Response:
         return web.Response(
             text=json.dumps(payload),
             content_type="application/json",
-            headers={"X-MBX-USED-WEIGHT-1M": str(self._used_weight())},
+            headers=self._headers(record),
         )
 
     def _error(
@@ -471,7 +484,7 @@ class FakeBinance:
         msg: str,
         headers: dict[str, str] | None = None,
     ) -> web.Response:
-        h = {"X-MBX-USED-WEIGHT-1M": str(self._used_weight())}
+        h = self._headers(record)
         h.update(headers or {})
         return web.Response(
             status=status,

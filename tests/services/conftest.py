@@ -99,6 +99,14 @@ class Engine:
         return made
 
 
+def spend_every_budget(budgets: Any) -> None:
+    """This minute's /api weight and the balance read's SAPI weight are spent: the next
+    request of a run waits up to a minute."""
+    for method in ("fetch_last_prices", "sapiv3_post_asset_getuserasset"):
+        for window, _weight in budgets.windows(method, None):
+            window.observe(window.cap)
+
+
 def engine_settings(url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "binance_api_url": url,

@@ -326,3 +326,15 @@ def test_a_buy_is_capped_by_lot_size_as_well_as_market_lot_size() -> None:
         )
         capped += 1
     assert capped > 0  # the real list has symbols whose LOT_SIZE max is the tighter one
+
+
+def test_the_real_get_user_asset_body_is_read_free_for_plans() -> None:
+    """Binance's published getUserAsset example: positive balances only, as strings; free is
+    what a plan may sell, freeze and locked are not."""
+    from bot.services.exchange_account import user_assets
+
+    balances = user_assets(bodies()["sapi_get_user_asset"]["body"])
+    assert balances.free["BNB"] == Decimal("887.47061626")
+    assert balances.total["BNB"] == Decimal("887.47061626") + Decimal("10.52")
+    assert balances.free["USDT"] == Decimal("50300000001.44911105")
+    assert set(balances.free) == {"AVAX", "BCH", "BNB", "BUSD", "SHIB", "USDT", "WRZ"}

@@ -22,7 +22,6 @@ from bot.errors import (
     TemporaryExchangeError,
 )
 from bot.services.exchange import ExchangeHubs, map_error, rewrite_api_urls, validate_credentials
-from bot.services.market_data import WeightLimiter
 from tests.fakes.binance import FakeBinance
 from tests.services.conftest import engine_settings
 
@@ -92,7 +91,8 @@ async def test_markets_once_and_prices_coalesced(fake_exchange: FakeBinance) -> 
         assert fake_exchange.count("/api/v3/exchangeInfo") == 1
         assert fake_exchange.count("/api/v3/ticker/price") == 1
         assert fake_exchange.count("/api/v3/ticker/24hr") == 0
-        assert fake_exchange.count("/api/v3/account") == 20
+        assert fake_exchange.count("/sapi/v3/asset/getUserAsset") == 20  # SAPI, not /api
+        assert fake_exchange.count("/api/v3/account") == 0
         assert "/sapi/v1/capital/config/getall" not in {r.path for r in fake_exchange.requests}
     finally:
         await hubs.close()
@@ -109,26 +109,6 @@ async def test_failed_price_fetch_is_not_cached(fake_exchange: FakeBinance) -> N
         assert (await hub.prices())["BTC/USDT"] > 0
     finally:
         await hubs.close()
-
-
-async def test_limiter_waits_out_retry_after() -> None:
-    limiter = WeightLimiter()
-    limiter.pause(0.3)
-    started = time.monotonic()
-    await limiter.acquire(1)
-    assert time.monotonic() - started >= 0.25
-
-
-async def test_limiter_keeps_the_budget() -> None:
-    limiter = WeightLimiter(budget_per_minute=100)  # 80 usable
-    for _ in range(4):
-        await limiter.acquire(20)
-    assert limiter.used == 80
-    with pytest.raises(TimeoutError):
-        async with asyncio.timeout(0.2):
-            await limiter.acquire(20)
-    limiter.observe_used_weight(95)
-    assert limiter.used >= 95
 
 
 async def test_429_on_reads_is_waited_out_and_retried(fake_exchange: FakeBinance) -> None:

@@ -264,7 +264,7 @@ async def test_an_answer_that_is_not_json_is_never_read_as_an_empty_account(
     engine_services: Engine,
 ) -> None:
     user_id, api_key = await engine_services.user(19, START)
-    engine_services.fake.inject("/api/v3/account", "garbage", count=None)
+    engine_services.fake.inject("/sapi/v3/asset/getUserAsset", "garbage", count=None)
     result = await engine_services.rebalancer.run(user_id, RunTrigger.AUTO)
     assert result.status == RunStatus.FAILED.value
     assert result.problem == Problem.UNAVAILABLE
@@ -274,7 +274,7 @@ async def test_an_answer_that_is_not_json_is_never_read_as_an_empty_account(
 async def test_a_clock_that_stays_refused_is_said_as_such(engine_services: Engine) -> None:
     user_id, api_key = await engine_services.user(15, START)
     engine_services.fake.inject(
-        "/api/v3/account",
+        "/sapi/v3/asset/getUserAsset",
         "code",
         code=-1021,
         status=400,
@@ -385,7 +385,8 @@ async def test_six_hundred_runs_through_a_pool_of_eight_lose_none(
     their sells and their buys)."""
     hub = engine_services.hubs.get("binance")
     hub.pool.size = 8
-    hub.limiter.budget = 10**9  # 600 runs are ~5 minutes of Binance's weight: not the point
+    hub.budgets.lifted = True  # 600 runs are minutes of Binance's weight: not the point here
+    engine_services.fake.budgets.enforce = False
     # All 600 in flight at once where the database allows it (SQLite leases are rows; on
     # PostgreSQL each held lock is a connection, so a process holds at most its pool's worth).
     from bot.services.rebalancer import Rebalancer

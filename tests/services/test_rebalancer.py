@@ -12,7 +12,7 @@ from bot.db.models import RunStatus, RunTrigger
 from bot.db.repositories import Repositories
 from bot.domain.valuation import value_portfolio
 from bot.services.run_result import Problem
-from tests.services.conftest import Engine
+from tests.services.conftest import Engine, spend_every_budget
 
 START = {"USDT": "1000", "BTC": "0.01"}
 TARGETS = {"BTC": Decimal(40), "ETH": Decimal(30), "BNB": Decimal(20), "USDT": Decimal(10)}
@@ -95,7 +95,7 @@ async def test_a_second_run_for_the_same_user_is_refused(engine_services: Engine
     from bot.errors import RunInProgress
 
     user_id, _key = await engine_services.user(5, START)
-    engine_services.fake.inject("/api/v3/account", "latency", delay=0.3)
+    engine_services.fake.inject("/sapi/v3/asset/getUserAsset", "latency", delay=0.3)
     first = asyncio.create_task(engine_services.rebalancer.run(user_id, RunTrigger.AUTO))
     await asyncio.sleep(0.05)
     with pytest.raises(RunInProgress):
@@ -105,7 +105,7 @@ async def test_a_second_run_for_the_same_user_is_refused(engine_services: Engine
 
 @pytest.mark.parametrize("kind", ["500", "429", "timeout"])
 @pytest.mark.parametrize(
-    "path", ["/api/v3/account", "/api/v3/ticker/price", "/api/v3/exchangeInfo"]
+    "path", ["/sapi/v3/asset/getUserAsset", "/api/v3/ticker/price", "/api/v3/exchangeInfo"]
 )
 async def test_transient_faults_on_reads_are_retried(
     engine_services: Engine, path: str, kind: str
@@ -119,7 +119,7 @@ async def test_transient_faults_on_reads_are_retried(
 
 async def test_exchange_down_fails_truthfully(engine_services: Engine) -> None:
     user_id, api_key = await engine_services.user(7, START)
-    engine_services.fake.inject("/api/v3/account", "502", count=None)
+    engine_services.fake.inject("/sapi/v3/asset/getUserAsset", "502", count=None)
     result = await engine_services.rebalancer.run(user_id, RunTrigger.AUTO)
     assert result.status == RunStatus.FAILED.value
     assert result.problem == Problem.UNAVAILABLE
@@ -172,8 +172,8 @@ async def test_stopping_lets_go_a_run_queued_behind_the_weight_limit(
 
     user_id, api_key = await engine_services.user(40, START)
     hub = engine_services.hubs.get("binance")
-    await hub.prices()  # markets and prices cached: the run waits only for its account read
-    hub.limiter.observe_used_weight(hub.limiter.budget)  # this minute's budget is spent
+    await hub.prices()  # markets and prices cached: the run waits only for its balance read
+    spend_every_budget(hub.budgets)
     run = asyncio.create_task(engine_services.rebalancer.run(user_id, RunTrigger.AUTO))
     await asyncio.sleep(0.2)
     assert not run.done()  # queued behind the limit
@@ -181,7 +181,7 @@ async def test_stopping_lets_go_a_run_queued_behind_the_weight_limit(
     async with asyncio.timeout(2):
         with pytest.raises(ShuttingDown):
             await run
-    assert engine_services.fake.count("/api/v3/account") == 0
+    assert engine_services.fake.count("/sapi/v3/asset/getUserAsset") == 0
     assert engine_services.fake.orders(api_key) == []
     async with session_factory() as session:
         assert await Repositories(session).runs.latest(user_id, limit=10) == []

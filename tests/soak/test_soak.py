@@ -112,7 +112,7 @@ async def test_soak_with_crashes(tmp_path: Path) -> None:
         FakeMarketCaps() as caps,
     ):
         await _prepare(db_url, master, exchange)
-        for path in ("/api/v3/order", "/api/v3/account", "/api/v3/ticker/price"):
+        for path in ("/api/v3/order", "/sapi/v3/asset/getUserAsset", "/api/v3/ticker/price"):
             for kind in ("500", "429", "timeout"):
                 exchange.inject(path, kind, count=None, probability=0.02)
         exchange.inject(
