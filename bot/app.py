@@ -55,9 +55,15 @@ async def _post_init(application: BotApplication) -> None:
     settings: Settings = application.bot_data["settings"]
     services = await Services.create(settings)
     application.bot_data["services"] = services
-    reconciled = await services.rebalancer.reconcile()
-    if reconciled:
-        log.info("reconciled the open runs and unsettled orders of %d user(s)", reconciled)
+    if services.queue is not None:
+        # Distributed: workers run and reconcile; one leader schedules and sends.
+        from bot.distributed import leading
+
+        await leading.lead(application, services)
+    else:
+        reconciled = await services.rebalancer.reconcile()
+        if reconciled:
+            log.info("reconciled the open runs and unsettled orders of %d user(s)", reconciled)
     reported = await jobs.send_unreported(application)
     if reported:
         log.info("sent %d report(s) a restart had held back", reported)
@@ -68,6 +74,9 @@ async def _post_init(application: BotApplication) -> None:
 
 
 async def _post_shutdown(application: BotApplication) -> None:
+    from bot.distributed import leading
+
+    await leading.step_down(application)
     services: Services | None = application.bot_data.get("services")
     if services is not None:
         await services.close()
@@ -131,6 +140,10 @@ def prepare(settings: Settings) -> None:
     set_default_locale(settings.default_language)
     if settings.telegram_bot_token:
         register_secret(settings.telegram_bot_token.get_secret_value(), pinned=True)
+    if settings.queue_url is not None:  # a Redis password never reaches a log line
+        password = urlsplit(settings.queue_url.get_secret_value()).password
+        if password:
+            register_secret(password, pinned=True)
 
 
 def webhook_path(webhook_url: str) -> str:

@@ -111,6 +111,9 @@ def cmd_run(_args: argparse.Namespace) -> int:
             + " and ".join(missing)
             + " in the environment or in .env (see .env.example)."
         )
+    problem = settings.distributed_problem()
+    if problem:
+        return _fail(problem)
     _vault(settings)  # fail fast on a malformed master key
     from bot.app import run_bot
 
@@ -118,8 +121,37 @@ def cmd_run(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(_args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if not settings.distributed:
+        return _fail(
+            "a worker needs QUEUE_URL (redis://...) and a PostgreSQL DATABASE_URL; without "
+            "them `rebalance-bot run` does everything in one process."
+        )
+    problem = settings.distributed_problem()
+    missing = settings.missing(need_token=False)
+    if problem or missing:
+        return _fail(
+            problem or "cannot start: set " + " and ".join(missing) + " (see .env.example)."
+        )
+    _vault(settings)
+    from bot.app import prepare
+    from bot.distributed.worker import serve
+    from bot.services.startup import prepare_database
+
+    prepare(settings)
+
+    async def work() -> None:
+        await prepare_database(settings)
+        await serve(settings)
+
+    asyncio.run(work())
+    return 0
+
+
 COMMANDS = {
     "run": (cmd_run, "migrate the database and start the bot"),
+    "worker": (cmd_worker, "run rebalances from the queue (distributed mode, QUEUE_URL)"),
     "migrate": (cmd_migrate, "apply database migrations"),
     "gen-key": (cmd_gen_key, "print a new master encryption key"),
     "rotate-keys": (cmd_rotate_keys, "re-encrypt every stored credential with the newest key"),

@@ -52,6 +52,16 @@ class Settings(BaseSettings):
     user_updates_burst: int = Field(default=10, ge=1)
     user_updates_per_minute: float = Field(default=20.0, gt=0)
     key_checks_per_hour: int = Field(default=5, ge=1)
+    # Distributed mode (README "Running on several machines"): unset = one process, no Redis.
+    queue_url: SecretStr | None = None
+    worker_shard: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    shard_ips: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    # A delivered run not acknowledged for this long goes to another worker (its worker died):
+    # well above the longest run, which may wait minutes for exchange budget.
+    queue_idle_timeout_seconds: float = Field(default=900.0, gt=0)
+    # A slot enqueued this long ago with no run row is sent again (Redis lost it).
+    queue_resend_after_seconds: float = Field(default=180.0, gt=0)
+    leader_retry_seconds: float = Field(default=5.0, gt=0)
 
     @field_validator("encryption_keys", mode="before")
     @classmethod
@@ -62,6 +72,42 @@ class Settings(BaseSettings):
     @classmethod
     def _ids_csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("shard_ips", mode="before")
+    @classmethod
+    def _shard_ips(cls, value: Any) -> Any:
+        """`SHARD_IPS=default=203.0.113.7,eu=198.51.100.2`."""
+        if isinstance(value, str):
+            pairs = {}
+            for part in _split_csv(value):
+                shard, sep, ip = part.partition("=")
+                if not sep or not shard.strip() or not ip.strip():
+                    raise ValueError("must be shard=ip pairs separated by commas")
+                pairs[shard.strip()] = ip.strip()
+            return pairs
+        return value
+
+    @field_validator("queue_url")
+    @classmethod
+    def _queue_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis:// (or rediss://) URL")
+        return value
+
+    @property
+    def distributed(self) -> bool:
+        return self.queue_url is not None
+
+    def distributed_problem(self) -> str | None:
+        """Why these settings cannot run distributed, if they cannot."""
+        if self.distributed and not self.database_url.startswith("postgresql"):
+            return (
+                "QUEUE_URL needs a PostgreSQL DATABASE_URL (postgresql+asyncpg://...): the "
+                "bot and its workers share one database, and SQLite is one process's file."
+            )
+        return None
 
     @field_validator("webhook_secret")
     @classmethod

@@ -13,8 +13,9 @@ from telegram.ext import Application, Job
 
 from bot.db.models import RunTrigger
 from bot.db.types import utcnow
-from bot.errors import NotConfigured, RunInProgress, ShuttingDown
-from bot.i18n import use_locale
+from bot.errors import NotConfigured, ShuttingDown
+from bot.i18n import _, use_locale
+from bot.services.run_handler import Handled, Kind
 from bot.services.run_result import Problem, RunResult
 from bot.views import notifications
 
@@ -27,9 +28,7 @@ log = logging.getLogger(__name__)
 
 MISFIRE_GRACE_SECONDS = 3600  # a run missed by less than this still happens (coalesced into one)
 MAX_JITTER_SECONDS = 30.0
-FAILURES_BEFORE_PAUSE = 3  # scheduled runs failing in a row (not for an outage) pause automation
 RECONCILE_JOB = "reconcile"
-PAUSING_PROBLEMS = {Problem.AUTH: "auth", Problem.PERMISSION: "auth"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +161,15 @@ async def send_unreported(application: BotApplication) -> int:
     return sent
 
 
+def scheduled_slot(due: datetime) -> str:
+    """A scheduled run's slot: the fire time it was due at, as the database has it, so a
+    second scheduler (after a takeover) enqueues the same slot, not a second run."""
+    return "s" + due.strftime("%Y%m%dT%H%M%S")
+
+
 async def run_scheduled(context: BotContext) -> None:
-    """One scheduled run for one user, reported per their /notify choice."""
+    """One scheduled run for one user, reported per their /notify choice; in distributed
+    mode, handed to the user's shard queue instead (a worker runs it, jobs.deliver reports)."""
     job = context.job
     if job is None or not isinstance(job.data, JobData):
         return
@@ -174,48 +180,114 @@ async def run_scheduled(context: BotContext) -> None:
     except NotConfigured:  # the user erased their account; the job goes with it
         job.schedule_removal()
         return
-    if not services.settings.allows(account.telegram_id):  # the gate does not see jobs
-        await stop_not_allowed(context.application, data.user_id, data.chat_id)
-        return
     next_at = job.next_t
-    if account.blocked_bot or not account.is_running:
+    if services.queue is not None:
+        if account.is_running and not account.blocked_bot:
+            due = account.next_run_at or utcnow()
+            await services.queue.enqueue(data.user_id, RunTrigger.AUTO, scheduled_slot(due))
         await services.accounts.set_schedule(data.user_id, next_run_at=next_at)
         return
     with use_locale(account.language):
         try:
-            result = await services.rebalancer.run(data.user_id, RunTrigger.AUTO)
-        except RunInProgress:
-            log.info("user %s: scheduled run skipped, a manual run is in progress", data.user_id)
-            return
+            handled = await services.runs.handle(data.user_id, RunTrigger.AUTO.value)
         except ShuttingDown:
             # Nothing was recorded or sent; next_run_at stays due, so the next start runs it.
             log.info("user %s: scheduled run let go, the bot is stopping", data.user_id)
             return
-        except NotConfigured as error:  # the account itself is gone
-            await _pause(context, data, account.notify_level, reason="not_configured")
-            log.info("user %s: paused, not configured (%s)", data.user_id, error.message)
-            return
-        await services.accounts.set_schedule(
-            data.user_id, next_run_at=next_at, last_run_at=utcnow()
-        )
-        reason = _pause_reason(result)
-        if reason is not None:
-            log.info("user %s: automation paused (%s)", data.user_id, reason)
-            await _pause(context, data, account.notify_level, reason=reason, result=result)
-            return
-        await notify(context, data, account.notify_level, result)
+    if handled.kind not in (Kind.PAUSED, Kind.NOT_ALLOWED):
+        await services.accounts.set_schedule(data.user_id, next_run_at=next_at)
+    await deliver(context.application, handled)
 
 
-def _pause_reason(result: RunResult) -> str | None:
-    """Why a scheduled run's outcome stops the user's automation, if it does."""
-    if result.problem in PAUSING_PROBLEMS:
-        return PAUSING_PROBLEMS[result.problem]
-    if result.problem == Problem.NOT_CONFIGURED:
-        return "not_configured"
-    streak = result.detail.get("failure_streak")
-    if isinstance(streak, int) and streak >= FAILURES_BEFORE_PAUSE:
-        return "errors"
-    return None
+async def deliver(application: BotApplication, handled: Handled) -> bool:
+    """Tell the user what a run did (or why automation stopped), once: a run already
+    reported is not reported again. False when Telegram did not take the message (the
+    report stays owed and goes out later)."""
+    services = application.bot_data["services"]
+    if handled.kind == Kind.NOTHING:
+        return True
+    if handled.kind == Kind.NOT_ALLOWED:
+        try:
+            account = await services.accounts.get(handled.user_id)
+        except NotConfigured:
+            return True
+        await stop_not_allowed(application, handled.user_id, account.telegram_id)
+        return True
+    if handled.kind == Kind.PAUSED:
+        cancel_job(application, handled.user_id)
+    found = await _owed(services, handled)
+    if found is None:
+        return True
+    account, result = found
+    with use_locale(account.language):
+        text, keyboard = _delivery(application, handled, result, account)
+    if text is None:
+        if result is not None:
+            await services.rebalancer.mark_notified(handled.user_id, result)
+        return True
+    if not await _send(application, handled, account.telegram_id, text, keyboard):
+        return False
+    if result is not None:
+        await services.rebalancer.mark_notified(handled.user_id, result)
+    return True
+
+
+async def _owed(services: Any, handled: Handled) -> tuple[Any, RunResult | None] | None:
+    """The account and run a delivery is about, or None when nothing is owed (the account
+    is gone or has blocked the bot, or the run was reported already)."""
+    try:
+        account = await services.accounts.get(handled.user_id)
+    except NotConfigured:
+        return None
+    result = handled.result
+    if result is None and handled.run_id is not None:
+        result, reported = await services.history.run_result(handled.user_id, handled.run_id)
+        if reported:
+            return None
+    return None if account.blocked_bot else (account, result)
+
+
+def _delivery(
+    application: BotApplication, handled: Handled, result: RunResult | None, account: Any
+) -> tuple[str | None, Any]:
+    from bot.views import rebalance as preview_views
+
+    if handled.kind == Kind.PAUSED:
+        return notifications.paused(handled.reason or "errors", result), None
+    if handled.kind in (Kind.BUSY, Kind.ERROR):
+        return _(handled.message or "").format(**handled.params), None
+    if result is None:
+        return None, None
+    if handled.trigger != RunTrigger.MANUAL.value:
+        return notifications.result_message(result, account.notify_level), None
+    fresh = result.fresh_preview
+    if result.problem == Problem.MARKET_MOVED and fresh is not None:
+        text = preview_views.preview_changed() + "\n\n" + preview_views.preview_text(fresh)
+        if not fresh.legs or fresh.preview_id is None:
+            return text, None
+        signer = application.bot_data["signer"]
+
+        def button(label: object, action: str, payload: str = "") -> Any:
+            return signer.button(str(label), account.telegram_id, action, payload)
+
+        return text, preview_views.confirm_keyboard(button, str(fresh.preview_id))
+    return notifications.result_text(result), None
+
+
+async def _send(
+    application: BotApplication, handled: Handled, chat_id: int, text: str, keyboard: Any
+) -> bool:
+    services = application.bot_data["services"]
+    try:
+        await application.bot.send_message(chat_id, text, reply_markup=keyboard)
+    except Forbidden:
+        log.info("user %s blocked the bot; marked, no more messages", handled.user_id)
+        await services.accounts.mark_blocked(handled.user_id, True)
+        return True
+    except TelegramError:
+        log.warning("user %s: notification not delivered", handled.user_id, exc_info=True)
+        return False
+    return True
 
 
 def schedule_reconciliation(application: BotApplication, interval_seconds: float) -> None:
@@ -232,7 +304,8 @@ def schedule_reconciliation(application: BotApplication, interval_seconds: float
 
 
 async def reconcile_job(context: BotContext) -> None:
-    await context.services.rebalancer.reconcile()
+    if context.services.queue is None:  # distributed: the workers reconcile, by shard
+        await context.services.rebalancer.reconcile()
     await send_revisions(context.application)
 
 
@@ -263,42 +336,3 @@ async def send_revisions(application: BotApplication) -> int:
                 continue
         await services.history.mark_revision_notified(result.user_id, result.run_id)
     return sent
-
-
-async def _pause(
-    context: BotContext,
-    data: JobData,
-    level: str,
-    *,
-    reason: str,
-    result: RunResult | None = None,
-) -> None:
-    """Stop this user's automation and say why; the key or settings need the user first."""
-    cancel_job(context.application, data.user_id)
-    await context.services.accounts.set_schedule(
-        data.user_id, running=False, paused_reason=reason, clear_next=True
-    )
-    text = notifications.paused(reason, result)
-    await _send(context, data, text, result)
-
-
-async def notify(context: BotContext, data: JobData, level: str, result: RunResult) -> None:
-    text = notifications.result_message(result, level)
-    if text is None:
-        await context.services.rebalancer.mark_notified(data.user_id, result)
-        return
-    await _send(context, data, text, result)
-
-
-async def _send(context: BotContext, data: JobData, text: str, result: RunResult | None) -> None:
-    try:
-        await context.bot.send_message(data.chat_id, text)
-    except Forbidden:
-        log.info("user %s blocked the bot; marked, no more messages", data.user_id)
-        await context.services.accounts.mark_blocked(data.user_id, True)
-        return
-    except TelegramError:
-        log.warning("user %s: notification not delivered", data.user_id, exc_info=True)
-        return
-    if result is not None:
-        await context.services.rebalancer.mark_notified(data.user_id, result)

@@ -8,12 +8,14 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from bot.db.engine import make_engine
 from bot.db.models import Base
 
 ROOT = Path(__file__).resolve().parents[2]
+MIGRATE_LOCK = 0x52424C0300  # a PostgreSQL advisory lock key of its own
 
 
 def alembic_config(url: str) -> Config:
@@ -28,6 +30,12 @@ async def _with_connection(url: str, action: str, revision: str) -> None:
     engine = make_engine(url)
     try:
         async with engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                # Several processes starting at once (the bot and its workers): one migrates,
+                # the others wait for its commit and then find nothing to do.
+                await connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK}
+                )
 
             def run(sync_connection: Connection) -> None:
                 cfg = alembic_config(url)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -88,6 +89,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     blocked_bot: Mapped[bool] = mapped_column(Boolean, default=False)
     blocked_at: Mapped[datetime | None]
+    # Distributed mode: the worker shard (one egress IP) that runs this user's rebalances.
+    shard: Mapped[str | None] = mapped_column(String(32), index=True)
 
     profile: Mapped[UserProfile] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -186,7 +189,10 @@ class RebalanceRun(Base):
     """One rebalance run, manual or scheduled (the seed's TradeHistory)."""
 
     __tablename__ = "rebalance_runs"
-    __table_args__ = (Index("ix_rebalance_runs_user_started", "user_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_rebalance_runs_user_started", "user_id", "started_at"),
+        UniqueConstraint("user_id", "slot", name="uq_rebalance_runs_user_slot"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -206,6 +212,9 @@ class RebalanceRun(Base):
     # Reconciliation changed the outcome after it was reported: the user is told once.
     revised_at: Mapped[datetime | None]
     revision_notified_at: Mapped[datetime | None]
+    # What the run was enqueued for (a scheduled fire time, or a manual run's id): a task the
+    # queue delivers twice finds its run by it (distributed mode; NULL in embedded runs).
+    slot: Mapped[str | None] = mapped_column(String(40))
 
     orders: Mapped[list[Order]] = relationship(
         back_populates="run", cascade="all, delete-orphan", passive_deletes=True
@@ -301,3 +310,27 @@ class PortfolioSnapshot(Base):
     quote_asset: Mapped[str] = mapped_column(String(16))
     total_value: Mapped[Decimal]
     holdings: Mapped[dict[str, Any]]  # asset -> {"amount": "...", "value": "..."}
+
+
+class QueuedRun(Base):
+    """A run handed to the queue (distributed mode). The database, not Redis, is the source
+    of truth: a slot still open here long after it was enqueued, with no run row, is sent
+    again (Redis lost it); one a worker finished is closed, whatever its run did."""
+
+    __tablename__ = "queued_runs"
+    __table_args__ = (
+        UniqueConstraint("user_id", "slot", name="uq_queued_runs_user_slot"),
+        Index("ix_queued_runs_open", "done_at", "enqueued_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    slot: Mapped[str] = mapped_column(String(40))
+    trigger: Mapped[str] = mapped_column(String(16))
+    shard: Mapped[str] = mapped_column(String(32))
+    # A manual run: the preview the user confirmed, and the message to edit with its result.
+    preview_id: Mapped[int | None] = mapped_column(Integer)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    enqueued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sends: Mapped[int] = mapped_column(Integer, default=1)
+    done_at: Mapped[datetime | None]

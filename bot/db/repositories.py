@@ -329,8 +329,9 @@ class SystemRepository(_Repository):
         )
         return list(rows)
 
-    async def users_to_reconcile(self, now: datetime) -> list[int]:
-        """Users with a run left open, or an order due for a lookup (the reconcile list)."""
+    async def users_to_reconcile(self, now: datetime, *, shard: str | None = None) -> list[int]:
+        """Users with a run left open, or an order due for a lookup (the reconcile list); with
+        `shard`, only its users (those with none yet belong to the "default" shard)."""
         open_runs = select(RebalanceRun.user_id).where(
             RebalanceRun.status.in_([RunStatus.PLANNED.value, RunStatus.EXECUTING.value])
         )
@@ -338,8 +339,13 @@ class SystemRepository(_Repository):
             (Order.status.in_(UNSETTLED_ORDERS) & (Order.next_check_at.is_(None)))
             | (Order.next_check_at <= now)
         )
-        rows = await self.session.scalars(open_runs.union(due))
-        return sorted(set(rows))
+        rows = set(await self.session.scalars(open_runs.union(due)))
+        if shard is not None and rows:
+            mine = User.shard == shard
+            if shard == "default":
+                mine = mine | User.shard.is_(None)
+            rows &= set(await self.session.scalars(select(User.id).where(User.id.in_(rows), mine)))
+        return sorted(rows)
 
     async def revised_runs(self, since: datetime) -> list[RebalanceRun]:
         """Runs whose reported outcome reconciliation changed, not yet told to their user."""

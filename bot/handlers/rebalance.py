@@ -114,6 +114,19 @@ async def confirm_pressed(update: Update, context: BotContext) -> None:
         await edit(update, views.preview_expired())
         return
     await edit(update, views.simulating() if shown.dry_run else views.working())
+    queue = context.services.queue
+    if queue is not None and shown.preview_id is not None:
+        # Distributed: a worker (which owns an IP's exchange budget) runs it; the leader's
+        # sender delivers the result, as for scheduled runs.
+        message = update.effective_message
+        await queue.enqueue(
+            account.user_id,
+            RunTrigger.MANUAL,
+            f"m{shown.preview_id}",
+            preview_id=shown.preview_id,
+            message_id=message.message_id if message is not None else None,
+        )
+        return
     result = await rebalancer.run(account.user_id, RunTrigger.MANUAL, shown)
     fresh = result.fresh_preview
     if result.problem == Problem.MARKET_MOVED and fresh is not None:

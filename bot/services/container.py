@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -20,7 +20,11 @@ from bot.services.kill_switch import KillSwitch
 from bot.services.marketcap import MarketCapService
 from bot.services.ratelimit import AttemptLimiter
 from bot.services.rebalancer import Rebalancer
+from bot.services.run_handler import RunHandler
 from bot.services.run_lock import RunLocks
+
+if TYPE_CHECKING:
+    from bot.distributed.dispatch import Dispatcher
 
 
 @dataclass
@@ -37,6 +41,9 @@ class Services:
     keys: KeyService
     erasure: Erasure
     kill_switch: KillSwitch
+    runs: RunHandler
+    # Distributed mode: the queue runs go to (None: runs happen in this process).
+    queue: Dispatcher | None = None
 
     @classmethod
     async def create(cls, settings: Settings, **overrides: Any) -> Services:
@@ -60,6 +67,12 @@ class Services:
         )
         erasure = Erasure(accounts, hubs, engine)
         kill_switch = KillSwitch(session_factory)
+        queue = None
+        if settings.distributed:
+            from bot.distributed.dispatch import Dispatcher
+
+            queue = Dispatcher(settings, session_factory)
+            rebalancer.reconciler.leave_queued_runs = True
         services = cls(
             settings=settings,
             engine=engine,
@@ -73,12 +86,16 @@ class Services:
             keys=keys,
             erasure=erasure,
             kill_switch=kill_switch,
+            runs=RunHandler(accounts, rebalancer, settings),
+            queue=queue,
         )
         for name, value in overrides.items():
             setattr(services, name, value)
         return services
 
     async def close(self) -> None:
+        if self.queue is not None:
+            await self.queue.close()
         await self.rebalancer.close()
         await self.hubs.close()
         await self.marketcap.close()

@@ -100,6 +100,7 @@ class OrderExecutor:
         quote: str,
         salt: str = "",
         checks: Sequence[Callable[[AsyncSession], Awaitable[None]]] = (),
+        leg_prefix: str = "",
     ) -> None:
         self._sessions = session_factory
         self.user_id = user_id
@@ -113,6 +114,8 @@ class OrderExecutor:
         # Each raises to forbid the next order (lock lost, kill switch), inside the transaction
         # that records it: the row and the proof are written together, or neither.
         self.checks = checks
+        # A continued run's attempt (see run_slots): its client ids differ from the first's.
+        self.leg_prefix = leg_prefix
         self.state = Execution()
 
     async def _record_pending(
@@ -217,6 +220,7 @@ class OrderExecutor:
         """Place one leg (sell by base amount, buy by quote cost); None when the run must stop."""
         if self.state.stop:
             return None
+        leg_id = self.leg_prefix + leg_id
         cid = client_order_id(self.salt, self.run_id, leg_id)
         exchange_order_id = None
         if self.dry_run or self.account is None:

@@ -107,6 +107,14 @@ class HistoryService:
             )
             return [result_of(run) for run in runs]
 
+    async def run_result(self, user_id: int, run_id: int) -> tuple[RunResult | None, bool]:
+        """A finished run as the views render it, and whether its report went out already."""
+        async with self._sessions() as session:
+            run = await Repositories(session).runs.get(user_id, run_id)
+            if run is None or not RunStatus(run.status).is_final:
+                return None, False
+            return result_of(run), run.notified_at is not None
+
     async def revisions(self, hours: int = 72) -> list[RunResult]:
         """Runs whose reported outcome reconciliation changed, not yet told to their user."""
         since = utcnow() - timedelta(hours=hours)

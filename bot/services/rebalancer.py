@@ -47,6 +47,7 @@ from bot.services.run_lock import RunGuard, RunLocks
 from bot.services.run_plan import fee_reserve, matches, plan_for, plan_json, preview_of
 from bot.services.run_preview import PreviewStore
 from bot.services.run_result import Preview, Problem, RunResult
+from bot.services.run_slots import Resume, slot_state
 from bot.services.run_snapshot import Snapshot, read_snapshot
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ def _detail(error: UserError) -> dict[str, Any]:
 @dataclass
 class _Attempt:
     run_id: int | None = None
+    slot: str | None = None
+    resume: Resume | None = None
 
 
 class _Refused(Exception):
@@ -198,25 +201,36 @@ class Rebalancer:
     # --- the run -------------------------------------------------------------------------------
 
     async def run(
-        self, user_id: int, trigger: RunTrigger | str, confirmed: Preview | None = None
+        self,
+        user_id: int,
+        trigger: RunTrigger | str,
+        confirmed: Preview | None = None,
+        *,
+        slot: str | None = None,
     ) -> RunResult:
         """One run under the user's lock (RunInProgress if another holds it, anywhere).
-        Every other way it can end is a recorded RunResult, errors of ours included."""
+        Every other way it can end is a recorded RunResult, errors of ours included. With a
+        `slot` (a queued run), a second delivery of it never runs twice: see run_slots."""
         self.draining.refuse()
         trigger = RunTrigger(trigger)
         budget_user.set(user_id)  # this task's exchange waits are logged as this user's
         async with contextlib.AsyncExitStack() as stack:
             async with self.draining.interruptible():  # waiting for a run slot may be let go too
                 guard = await stack.enter_async_context(self.locks.hold(user_id))
+            attempt = _Attempt(slot=slot)
+            if slot is not None:
+                state = await slot_state(self._sessions, self.reconciler, user_id, slot, utcnow())
+                if state.done is not None:
+                    return replace(state.done, repeated=True)
+                attempt.resume = state.resume
             try:
                 account, credentials = await self._accounts.with_credentials(user_id)
             except CredentialsError:  # no configured master key opens them: ours to fix
                 log.error("user %s: stored credentials cannot be decrypted", user_id)
                 account = await self._accounts.get(user_id)
                 return await self._recorder.record_failure(
-                    account, trigger, Problem.INTERNAL, "credentials"
+                    account, trigger, Problem.INTERNAL, "credentials", slot=slot
                 )
-            attempt = _Attempt()
             try:
                 result = await self._attempt(
                     account, credentials, trigger, confirmed, guard, attempt
@@ -226,7 +240,12 @@ class Rebalancer:
             except Exception as error:
                 log.exception("user %s: %s run failed unexpectedly", user_id, trigger.value)
                 result = await self._recorder.record_failure(
-                    account, trigger, Problem.INTERNAL, type(error).__name__, run_id=attempt.run_id
+                    account,
+                    trigger,
+                    Problem.INTERNAL,
+                    type(error).__name__,
+                    run_id=attempt.run_id,
+                    slot=slot,
                 )
             if trigger == RunTrigger.AUTO:
                 result = await self._recorder.count_failures(account, result)
@@ -244,8 +263,15 @@ class Rebalancer:
         try:
             snap, credentials = await self._checked_snapshot(account, credentials)
         except _Refused as refused:
+            resumed = attempt.resume.run_id if attempt.resume is not None else None
             return await self._recorder.record_failure(
-                account, trigger, refused.problem, refused.error, refused.detail
+                account,
+                trigger,
+                refused.problem,
+                refused.error,
+                refused.detail,
+                run_id=resumed,
+                slot=attempt.slot,
             )
         plan = plan_for(snap)
         preview = preview_of(account.user_id, account, plan)
@@ -256,8 +282,16 @@ class Rebalancer:
         market_moved = confirmed is not None and not matches(confirmed, preview)
         if market_moved:
             status = RunStatus.SKIPPED
+        resume = attempt.resume
         run_id = await self._recorder.open_run(
-            account, trigger, status, plan_json(preview), plan.total_value, started
+            account,
+            trigger,
+            status,
+            plan_json(preview),
+            plan.total_value,
+            started,
+            slot=attempt.slot,
+            reopen=resume.run_id if resume is not None else None,
         )
         attempt.run_id = run_id
         if status == RunStatus.SKIPPED:
@@ -270,6 +304,7 @@ class Rebalancer:
                 quote=account.strategy.quote,
                 value_before=plan.total_value,
                 value_after=plan.total_value,
+                orders=resume.prior if resume is not None else (),
                 max_drift=plan.max_drift,
                 threshold=plan.threshold,
                 problem=Problem.MARKET_MOVED if market_moved else None,
@@ -278,7 +313,7 @@ class Rebalancer:
             )
             return await self._recorder.finish(run_id, result, snap.balances, snap)
         return await self._execute(
-            run_id, started, trigger, account, credentials, snap, plan, guard
+            run_id, started, trigger, account, credentials, snap, plan, guard, resume
         )
 
     async def _checked_snapshot(
@@ -327,6 +362,7 @@ class Rebalancer:
         snap: Snapshot,
         plan: TradePlan,
         guard: RunGuard,
+        resume: Resume | None = None,
     ) -> RunResult:
         balances = dict(snap.balances)
         quote = account.strategy.quote
@@ -349,6 +385,7 @@ class Rebalancer:
                 quote=quote,
                 salt=salt,
                 checks=(guard.check, KillSwitch.check_in),
+                leg_prefix=resume.leg_prefix if resume is not None else "",
             )
             await executor.place_legs(plan.sells, snap.markets, balances)
             if plan.buys and not executor.state.stop:
@@ -365,7 +402,7 @@ class Rebalancer:
                 )
                 await executor.place_legs(buys, snap.markets, balances)
         state = executor.state
-        outcomes = tuple(state.outcomes)
+        outcomes = (resume.prior if resume is not None else ()) + tuple(state.outcomes)
         status = status_of(outcomes, state.problems)
         if state.stop and status == RunStatus.SUCCEEDED:
             status = RunStatus.PARTIAL if any(o.filled > 0 for o in outcomes) else RunStatus.FAILED

@@ -98,13 +98,17 @@ class Reconciler:
         self._hubs = hubs
         self._locks = locks
         self.absent_after = absent_after
+        # Distributed mode: an unfinished run with a slot is not closed here, the queue
+        # delivers it again and it continues (see run_slots).
+        self.leave_queued_runs = False
 
-    async def reconcile(self, now: datetime | None = None) -> int:
-        """One pass over every user with an open run or a due order; returns users handled.
-        A user whose lock is held (a live run, here or in another process) is skipped."""
+    async def reconcile(self, now: datetime | None = None, *, shard: str | None = None) -> int:
+        """One pass over every user with an open run or a due order (of `shard` only, in
+        distributed mode: keys may be bound to its IP); returns users handled. A user whose
+        lock is held (a live run, here or in another process) is skipped."""
         now = now or utcnow()
         async with self._sessions() as session:
-            users = await Repositories(session).system.users_to_reconcile(now)
+            users = await Repositories(session).system.users_to_reconcile(now, shard=shard)
         done = 0
         for user_id in users:
             try:
@@ -265,7 +269,9 @@ class Reconciler:
             for o in outcomes
         )
         old_status = run.status
-        if run.status in (RunStatus.PLANNED.value, RunStatus.EXECUTING.value):
+        if self.leave_queued_runs and run.slot is not None:
+            pass  # a queued run's redelivery continues it (run_slots); its orders are looked up
+        elif run.status in (RunStatus.PLANNED.value, RunStatus.EXECUTING.value):
             run.status = RunStatus.INTERRUPTED.value
             run.error = "interrupted"
             run.finished_at = now

@@ -76,6 +76,20 @@ STREAK_PROBLEMS = (
 )
 
 
+def reopened_fields(
+    status: RunStatus, plan: dict[str, Any], value_before: Decimal
+) -> dict[str, Any]:
+    """The run row's fields when an attempt continues it."""
+    return {
+        "status": status.value,
+        "plan": plan,
+        "value_before": value_before,
+        "error": None,
+        "finished_at": None,
+        "notified_at": None,
+    }
+
+
 class RunRecorder:
     """Writes runs: each method is one unit of work."""
 
@@ -111,11 +125,23 @@ class RunRecorder:
         plan: dict[str, Any],
         value_before: Decimal,
         started: datetime,
+        *,
+        slot: str | None = None,
+        reopen: int | None = None,
     ) -> int:
-        """The run's row, written before any order leaves."""
+        """The run's row, written before any order leaves; with `reopen`, that unfinished
+        run continued (a redelivered task, see run_slots)."""
         async with self._sessions() as session, session.begin():
-            run = await Repositories(session).runs.add(
+            repos = Repositories(session)
+            if reopen is not None:
+                existing = await repos.runs.get(account.user_id, reopen)
+                if existing is not None:
+                    for name, value in reopened_fields(status, plan, value_before).items():
+                        setattr(existing, name, value)
+                    return existing.id
+            run = await repos.runs.add(
                 account.user_id,
+                slot=slot,
                 trigger=trigger.value,
                 dry_run=account.dry_run,
                 status=status.value,
@@ -135,6 +161,7 @@ class RunRecorder:
         detail: dict[str, Any] | None = None,
         *,
         run_id: int | None = None,
+        slot: str | None = None,
     ) -> RunResult:
         """A run that could not trade: a new row, or the already opened `run_id` closed."""
         now = utcnow()
@@ -156,6 +183,7 @@ class RunRecorder:
             if run is None:
                 run = await repos.runs.add(
                     account.user_id,
+                    slot=slot,
                     trigger=trigger.value,
                     dry_run=account.dry_run,
                     status=RunStatus.FAILED.value,

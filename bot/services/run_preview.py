@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.db.models import StoredPreview
 from bot.db.repositories import Repositories
 from bot.db.types import utcnow
 from bot.errors import PreviewExpired
@@ -43,6 +44,14 @@ class PreviewStore:
             row = await repos.previews.take(user_id, preview_id, utcnow())
             if row is None:
                 raise PreviewExpired("This preview has expired. Send /rebalance for a fresh one.")
+            return shown_preview(user_id, row)
+
+    async def load(self, user_id: int, preview_id: int) -> Preview | None:
+        """A preview already taken by its Confirm (a queued manual run carries only its id)."""
+        async with self._sessions() as session:
+            row = await session.get(StoredPreview, preview_id)
+            if row is None or row.user_id != user_id or row.used_at is None:
+                return None
             return shown_preview(user_id, row)
 
     async def discard(self, user_id: int, preview_id: int) -> None:

@@ -131,6 +131,8 @@ class RunResult:
     finished_at: datetime | None = None
     # A Confirm whose preview no longer matches: the plan the user would confirm now.
     fresh_preview: Preview | None = None
+    # A queued run delivered again that had already finished: this is its stored result.
+    repeated: bool = False
 
     @property
     def traded(self) -> bool:
