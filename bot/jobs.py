@@ -15,6 +15,7 @@ from bot.db.models import RunTrigger
 from bot.db.types import utcnow
 from bot.errors import NotConfigured, RunInProgress, ShuttingDown
 from bot.i18n import use_locale
+from bot.scheduling import Cadence, CadenceTrigger
 from bot.services.run_result import Problem, RunResult
 from bot.views import notifications
 
@@ -62,25 +63,38 @@ def schedule_job(
     chat_id: int,
     interval_seconds: int,
     first: datetime,
+    timezone: str = "UTC",
+    anchor: datetime | None = None,
 ) -> Job[Any]:
-    """(Re)create the user's one job: every `interval_seconds`, the next run at `first`."""
+    """(Re)create the user's one job: at `first`, then at every nominal time of the cadence
+    from `anchor` (default `first`), each with its own jitter."""
     assert application.job_queue is not None  # noqa: S101
+    cadence = Cadence(anchor or first, interval_seconds, timezone)
     # The job's id is its name, so replacing it is one keyed store write even with 10,000 jobs.
-    return application.job_queue.run_repeating(
+    return application.job_queue.run_custom(
         run_scheduled,
-        interval=interval_seconds,
-        first=first,
         name=job_name(user_id),
         data=JobData(user_id=user_id, chat_id=chat_id),
         job_kwargs={
+            "trigger": CadenceTrigger(
+                cadence, _jitter(interval_seconds), None if anchor is None else first
+            ),
             "coalesce": True,
             "misfire_grace_time": MISFIRE_GRACE_SECONDS,
             "max_instances": 1,
-            "jitter": _jitter(interval_seconds),
             "id": job_name(user_id),
             "replace_existing": True,
         },
     )
+
+
+def nominal_next(job: Job[Any], after: datetime) -> datetime | None:
+    """The job's next nominal run time after `after` (what the user is shown and the database
+    keeps: a restart re-anchors on it, so it must carry no jitter)."""
+    trigger = job.job.trigger
+    if isinstance(trigger, CadenceTrigger):
+        return trigger.cadence.next_after(after)
+    return job.next_t
 
 
 def next_run_time(application: BotApplication, user_id: int) -> datetime | None:
@@ -121,9 +135,10 @@ async def restore_jobs(application: BotApplication) -> int:
             await stop_not_allowed(application, schedule.user_id, schedule.chat_id)
             continue
         restored += 1
-        first = schedule.next_run_at
+        first = anchor = schedule.next_run_at
         if first is None or first <= now:
-            # Missed while we were down: one run soon, spread out, not one per missed interval.
+            # Missed while we were down: one run soon, spread out, not one per missed interval;
+            # the runs after it keep the stored nominal times (a daily 09:00 stays 09:00).
             spread = min(60.0, float(schedule.interval_seconds))
             first = now + timedelta(seconds=random.uniform(0.5, max(spread, 0.5)))  # noqa: S311
         schedule_job(
@@ -132,6 +147,8 @@ async def restore_jobs(application: BotApplication) -> int:
             chat_id=schedule.chat_id,
             interval_seconds=schedule.interval_seconds,
             first=first,
+            timezone=schedule.timezone,
+            anchor=anchor,
         )
     return restored
 
@@ -177,9 +194,11 @@ async def run_scheduled(context: BotContext) -> None:
     if not services.settings.allows(account.telegram_id):  # the gate does not see jobs
         await stop_not_allowed(context.application, data.user_id, data.chat_id)
         return
-    next_at = job.next_t
+    # The schedule is written when the job fires, never after the run: a /next or /interval
+    # sent while the run is under way is the user's last word and must stay.
+    next_at = nominal_next(job, utcnow())
+    await services.accounts.set_schedule(data.user_id, next_run_at=next_at)
     if account.blocked_bot or not account.is_running:
-        await services.accounts.set_schedule(data.user_id, next_run_at=next_at)
         return
     with use_locale(account.language):
         try:
@@ -195,9 +214,7 @@ async def run_scheduled(context: BotContext) -> None:
             await _pause(context, data, account.notify_level, reason="not_configured")
             log.info("user %s: paused, not configured (%s)", data.user_id, error.message)
             return
-        await services.accounts.set_schedule(
-            data.user_id, next_run_at=next_at, last_run_at=utcnow()
-        )
+        await services.accounts.set_schedule(data.user_id, last_run_at=utcnow())
         reason = _pause_reason(result)
         if reason is not None:
             log.info("user %s: automation paused (%s)", data.user_id, reason)

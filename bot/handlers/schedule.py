@@ -35,6 +35,7 @@ async def _reschedule(context: BotContext, account: Account, first: Any = None) 
         chat_id=account.telegram_id,
         interval_seconds=account.interval_seconds,
         first=first,
+        timezone=account.timezone,
     )
     return await context.services.accounts.set_schedule(
         account.user_id, running=True, next_run_at=first
@@ -142,6 +143,9 @@ async def timezone_command(update: Update, context: BotContext) -> None:
         return
     zone = parse_timezone(text)
     account = await context.services.accounts.set_timezone(account.user_id, zone.key)
+    if account.is_running and account.next_run_at and account.next_run_at > utcnow():
+        # Daily and weekly runs keep their local time of day: in the new zone from now on.
+        account = await _reschedule(context, account, account.next_run_at)
     await reply(update, views.timezone_set(account))
 
 

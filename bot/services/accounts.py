@@ -91,6 +91,7 @@ class Schedule:
     chat_id: int
     interval_seconds: int
     next_run_at: datetime | None
+    timezone: str = "UTC"  # whole-day intervals keep the local time of day in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +219,7 @@ class AccountService:
                     chat_id=user.telegram_id,
                     interval_seconds=profile.default_interval,
                     next_run_at=trader.next_run_at,
+                    timezone=user.timezone,
                 )
                 for trader, profile, user in await repos.system.running_sessions()
             ]
@@ -248,7 +250,13 @@ class AccountService:
                 trader.paused_reason = None
                 profile.auto_rebalance = True
                 resumed.append(
-                    Schedule(trader.user_id, user.telegram_id, profile.default_interval, None)
+                    Schedule(
+                        trader.user_id,
+                        user.telegram_id,
+                        profile.default_interval,
+                        None,
+                        timezone=user.timezone,
+                    )
                 )
             return resumed
 
