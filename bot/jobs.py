@@ -30,7 +30,8 @@ MISFIRE_GRACE_SECONDS = 3600  # a run missed by less than this still happens (co
 MAX_JITTER_SECONDS = 30.0
 FAILURES_BEFORE_PAUSE = 3  # scheduled runs failing in a row (not for an outage) pause automation
 RECONCILE_JOB = "reconcile"
-PAUSING_PROBLEMS = {Problem.AUTH: "auth", Problem.PERMISSION: "auth"}
+AUTH_PAUSE = "auth"  # the exchange refused the key: /run re-checks it before re-arming
+PAUSING_PROBLEMS = {Problem.AUTH: AUTH_PAUSE, Problem.PERMISSION: AUTH_PAUSE}
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import jobs
 from bot.db.models import NotifyLevel
+from bot.db.types import utcnow
 from bot.handlers import dialogs
 from bot.handlers.base import (
     BotContext,
@@ -46,8 +47,8 @@ async def live_confirmed(update: Update, context: BotContext) -> None:
     account = await confirmed(update, context)
     if account is None:
         return
-    await context.services.accounts.set_dry_run(account.user_id, False)
-    await edit(update, views.live_on())
+    account = await context.services.accounts.set_dry_run(account.user_id, False)
+    await edit(update, views.live_on(account, utcnow()))
 
 
 @handles_user_errors

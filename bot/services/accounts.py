@@ -399,6 +399,8 @@ class AccountService:
             profile.validated_at = utcnow()
             if trader.paused_reason == "auth":
                 trader.paused_reason = None
+            # New keys always start in dry-run: trading them for real is a fresh decision.
+            trader.dry_run = True
             trader.paper_balances = None  # new keys: the paper wallet follows their balances
 
         return await self._update(user_id, change)

@@ -29,7 +29,7 @@ async def test_job_fires_survives_restart_and_stops(stopped_world: World) -> Non
         answer = await chat.ask("/interval 2s")
         assert "2 seconds" in answer.text
         started = await chat.ask("/run")
-        assert "on" in started.text
+        assert "Auto ON" in started.text
         report = await telegram.wait_for_message(chat.chat_id, predicate=_is_report, timeout=20)
         assert "Dry run" in report.text
     # A new process on the same database restores the job, and it fires again.
@@ -57,6 +57,7 @@ async def test_next_sets_the_next_run(world: World) -> None:
     assert "more than a year" in answer.text
     answer = await chat.ask("/next 23:59")
     assert "23:59" in answer.text
+    await chat.press(answer, "Yes")  # automation was off: /next asked before starting it
     status = await chat.ask("/status")
     assert "23:59" in status.text
 
