@@ -99,6 +99,9 @@ async def settings_chosen(update: Update, context: BotContext) -> None:
         )
     elif which == "threshold":
         await reply(update, target_views.threshold_text(account))
+    elif which == "mintrade":
+        minimum = await context.services.min_trade.exchange_minimum(account)
+        await reply(update, target_views.min_trade_text(account, minimum))
     elif which == "dryrun":
         keyboard = None if not account.dry_run else views.live_keyboard(context.button)
         text = views.dryrun_text(account) if not account.dry_run else views.live_confirm()

@@ -323,6 +323,17 @@ class AccountService:
 
         return await self._update(user_id, change)
 
+    async def set_min_trade(self, user_id: int, amount: Decimal) -> Account:
+        """The smallest trade worth making, in the quote (the caller checks the exchange's)."""
+        if amount <= 0:
+            raise ValidationError("The minimum trade must be more than 0. Example: /mintrade 5")
+
+        def change(_p: UserProfile, _s: TraderSession, target: PortfolioTarget) -> None:
+            target.min_trade = amount
+            bump_version(target)  # a preview planned with the old minimum is not the plan now
+
+        return await self._update(user_id, change)
+
     async def set_interval(self, user_id: int, seconds: int) -> Account:
         def change(profile: UserProfile, _s: TraderSession, _t: PortfolioTarget) -> None:
             profile.default_interval = seconds

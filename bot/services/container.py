@@ -18,6 +18,7 @@ from bot.services.history import HistoryService
 from bot.services.keys import KeyService
 from bot.services.kill_switch import KillSwitch
 from bot.services.marketcap import MarketCapService
+from bot.services.min_trade import MinTradeService
 from bot.services.ratelimit import AttemptLimiter
 from bot.services.rebalancer import Rebalancer
 from bot.services.run_lock import RunLocks
@@ -37,6 +38,7 @@ class Services:
     keys: KeyService
     erasure: Erasure
     kill_switch: KillSwitch
+    min_trade: MinTradeService
 
     @classmethod
     async def create(cls, settings: Settings, **overrides: Any) -> Services:
@@ -73,6 +75,7 @@ class Services:
             keys=keys,
             erasure=erasure,
             kill_switch=kill_switch,
+            min_trade=MinTradeService(accounts, hubs),
         )
         for name, value in overrides.items():
             setattr(services, name, value)

@@ -106,6 +106,7 @@ def settings_keyboard(button: ButtonFactory) -> InlineKeyboardMarkup:
             [button(_("Interval"), "set", "interval"), button(_("Threshold"), "set", "threshold")],
             [button(_("Dry-run"), "set", "dryrun"), button(_("Notifications"), "set", "notify")],
             [button(_("Language"), "set", "language"), button(_("Timezone"), "set", "timezone")],
+            [button(_("Minimum trade"), "set", "mintrade")],
         ]
     )
 
