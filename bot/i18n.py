@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -184,10 +184,19 @@ _UNITS = (
 )
 
 
-def fmt_timedelta(value: timedelta) -> str:
-    """An interval in the largest unit that divides it exactly: '90 minutes', not '2 hours'."""
+def fmt_timedelta(value: timedelta, length: Literal["short", "long"] = "long") -> str:
+    """An interval in the largest unit that divides it exactly: '90 minutes', not '2 hours'
+    (`length="short"`: '90 min', '4 hr'; Ukrainian '4 год' needs no case agreement)."""
     seconds = int(value.total_seconds())
     for size, unit in _UNITS:
         if seconds % size == 0 and seconds >= size:
-            return str(format_unit(seconds // size, unit, length="long", locale=_locale()))
-    return str(babel_timedelta(value, locale=_locale(), format="long"))
+            return str(format_unit(seconds // size, unit, length=length, locale=_locale()))
+    return str(babel_timedelta(value, locale=_locale(), format=length))
+
+
+def fmt_time_near(value: datetime, tz: str | ZoneInfo, now: datetime) -> str:
+    """'09:00' when that is today in `tz`, else '2 Dec, 09:00'."""
+    zone = _zone(tz)
+    local = value.astimezone(zone)
+    pattern = "HH:mm" if local.date() == now.astimezone(zone).date() else "d MMM, HH:mm"
+    return babel_datetime(local, pattern, locale=_locale())

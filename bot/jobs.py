@@ -15,7 +15,8 @@ from bot.db.models import RunTrigger
 from bot.db.types import utcnow
 from bot.errors import NotConfigured, ShuttingDown
 from bot.i18n import _, use_locale
-from bot.services.run_handler import Handled, Kind
+from bot.scheduling import Cadence, CadenceTrigger
+from bot.services.run_handler import AUTH_PAUSE, Handled, Kind
 from bot.services.run_result import Problem, RunResult
 from bot.views import notifications
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 MISFIRE_GRACE_SECONDS = 3600  # a run missed by less than this still happens (coalesced into one)
 MAX_JITTER_SECONDS = 30.0
 RECONCILE_JOB = "reconcile"
+__all__ = ["AUTH_PAUSE"]  # handlers ask jobs whether a pause was the key's
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,25 +63,38 @@ def schedule_job(
     chat_id: int,
     interval_seconds: int,
     first: datetime,
+    timezone: str = "UTC",
+    anchor: datetime | None = None,
 ) -> Job[Any]:
-    """(Re)create the user's one job: every `interval_seconds`, the next run at `first`."""
+    """(Re)create the user's one job: at `first`, then at every nominal time of the cadence
+    from `anchor` (default `first`), each with its own jitter."""
     assert application.job_queue is not None  # noqa: S101
+    cadence = Cadence(anchor or first, interval_seconds, timezone)
     # The job's id is its name, so replacing it is one keyed store write even with 10,000 jobs.
-    return application.job_queue.run_repeating(
+    return application.job_queue.run_custom(
         run_scheduled,
-        interval=interval_seconds,
-        first=first,
         name=job_name(user_id),
         data=JobData(user_id=user_id, chat_id=chat_id),
         job_kwargs={
+            "trigger": CadenceTrigger(
+                cadence, _jitter(interval_seconds), None if anchor is None else first
+            ),
             "coalesce": True,
             "misfire_grace_time": MISFIRE_GRACE_SECONDS,
             "max_instances": 1,
-            "jitter": _jitter(interval_seconds),
             "id": job_name(user_id),
             "replace_existing": True,
         },
     )
+
+
+def nominal_next(job: Job[Any], after: datetime) -> datetime | None:
+    """The job's next nominal run time after `after` (what the user is shown and the database
+    keeps: a restart re-anchors on it, so it must carry no jitter)."""
+    trigger = job.job.trigger
+    if isinstance(trigger, CadenceTrigger):
+        return trigger.cadence.next_after(after)
+    return job.next_t
 
 
 def next_run_time(application: BotApplication, user_id: int) -> datetime | None:
@@ -120,9 +135,10 @@ async def restore_jobs(application: BotApplication) -> int:
             await stop_not_allowed(application, schedule.user_id, schedule.chat_id)
             continue
         restored += 1
-        first = schedule.next_run_at
+        first = anchor = schedule.next_run_at
         if first is None or first <= now:
-            # Missed while we were down: one run soon, spread out, not one per missed interval.
+            # Missed while we were down: one run soon, spread out, not one per missed interval;
+            # the runs after it keep the stored nominal times (a daily 09:00 stays 09:00).
             spread = min(60.0, float(schedule.interval_seconds))
             first = now + timedelta(seconds=random.uniform(0.5, max(spread, 0.5)))  # noqa: S311
         schedule_job(
@@ -131,6 +147,8 @@ async def restore_jobs(application: BotApplication) -> int:
             chat_id=schedule.chat_id,
             interval_seconds=schedule.interval_seconds,
             first=first,
+            timezone=schedule.timezone,
+            anchor=anchor,
         )
     return restored
 
@@ -180,22 +198,27 @@ async def run_scheduled(context: BotContext) -> None:
     except NotConfigured:  # the user erased their account; the job goes with it
         job.schedule_removal()
         return
-    next_at = job.next_t
-    if services.queue is not None:
-        if account.is_running and not account.blocked_bot:
-            due = account.next_run_at or utcnow()
-            await services.queue.enqueue(data.user_id, RunTrigger.AUTO, scheduled_slot(due))
-        await services.accounts.set_schedule(data.user_id, next_run_at=next_at)
+    if not services.settings.allows(account.telegram_id):  # the gate does not see jobs
+        await stop_not_allowed(context.application, data.user_id, data.chat_id)
+        return
+    # The schedule is written when the job fires, never after the run: a /next or /interval
+    # sent while the run is under way is the user's last word and must stay.
+    due = account.next_run_at or utcnow()
+    next_at = nominal_next(job, utcnow())
+    await services.accounts.set_schedule(data.user_id, next_run_at=next_at)
+    if account.blocked_bot or not account.is_running:
+        return
+    if services.queue is not None:  # distributed: a worker of the user's shard runs it
+        await services.queue.enqueue(data.user_id, RunTrigger.AUTO, scheduled_slot(due))
         return
     with use_locale(account.language):
         try:
             handled = await services.runs.handle(data.user_id, RunTrigger.AUTO.value)
         except ShuttingDown:
-            # Nothing was recorded or sent; next_run_at stays due, so the next start runs it.
+            # Nothing was recorded or sent: the run stays due, so the next start runs it.
+            await services.accounts.set_schedule(data.user_id, next_run_at=due)
             log.info("user %s: scheduled run let go, the bot is stopping", data.user_id)
             return
-    if handled.kind not in (Kind.PAUSED, Kind.NOT_ALLOWED):
-        await services.accounts.set_schedule(data.user_id, next_run_at=next_at)
     await deliver(context.application, handled)
 
 

@@ -109,3 +109,12 @@ def buy_cost(
         dropped.append(DroppedLeg(asset, "buy", value, reason, market.symbol))
         return None
     return cost
+
+
+def exchange_min_trade(markets: dict[str, Market], quote: str, assets: set[str]) -> Decimal:
+    """The exchange's minimum trade for these coins, in the quote: the largest minimum notional
+    of their direct markets (of every market of the quote when none of them has one). A user's
+    minimum below it would promise trades the exchange refuses."""
+    quoted = [m for m in markets.values() if m.quote == quote and m.active and m.spot]
+    mine = [m.min_cost for m in quoted if m.base in assets]
+    return max(mine or [m.min_cost for m in quoted], default=ZERO)

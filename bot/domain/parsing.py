@@ -116,6 +116,18 @@ def parse_percent(text: str) -> Decimal:
     return value
 
 
+def parse_amount(text: str) -> Decimal:
+    """`5`, `7.5`, `7,5`: an amount of the quote, more than 0."""
+    value = _decimal(_bounded(text))
+    if value is None or "%" in text:
+        raise ValidationError(
+            "{value} is not an amount. Example: /mintrade 5", value=text.strip()[:20]
+        )
+    if value <= 0:
+        raise ValidationError("The minimum trade must be more than 0. Example: /mintrade 5")
+    return value
+
+
 def parse_timezone(name: str) -> ZoneInfo:
     name = _bounded(name)
     if not re.fullmatch(r"[A-Za-z0-9_+\-/]{1,64}", name) or name not in _zones():

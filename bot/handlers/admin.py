@@ -45,6 +45,7 @@ async def admin_command(update: Update, context: BotContext) -> None:
                 chat_id=schedule.chat_id,
                 interval_seconds=schedule.interval_seconds,
                 first=first,
+                timezone=schedule.timezone,
             )
             await accounts.set_schedule(schedule.user_id, next_run_at=first)
         await context.services.kill_switch.set(False)

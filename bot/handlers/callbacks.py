@@ -22,6 +22,7 @@ CONFIRM_MAX_AGE = 5 * 60
 MENU_MAX_AGE = 24 * 3600
 MAX_AGE_BY_ACTION = {
     "live": CONFIRM_MAX_AGE,
+    "autoon": CONFIRM_MAX_AGE,  # "also start automatic rebalancing?" after /next
     "delkeys": CONFIRM_MAX_AGE,
     "delme": CONFIRM_MAX_AGE,
     "rb_ok": CONFIRM_MAX_AGE,

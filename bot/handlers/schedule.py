@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +15,9 @@ from bot.domain.parsing import check_interval, parse_interval, parse_next_time, 
 from bot.errors import ValidationError
 from bot.handlers.base import BotContext, answer, edit, handles_user_errors, reply
 from bot.services.accounts import Account
+from bot.services.keys import TooManyKeyChecks
 from bot.services.kill_switch import halted
+from bot.views import keys as key_views
 from bot.views import status as views
 
 FIRST_RUN_DELAY = timedelta(seconds=60)
@@ -35,24 +38,49 @@ async def _reschedule(context: BotContext, account: Account, first: Any = None) 
         chat_id=account.telegram_id,
         interval_seconds=account.interval_seconds,
         first=first,
+        timezone=account.timezone,
     )
     return await context.services.accounts.set_schedule(
         account.user_id, running=True, next_run_at=first
     )
 
 
+async def _start(context: BotContext, account: Account) -> str:
+    """Turn automation on, or say why not: the one path of /run and "also start?" Yes."""
+    if await context.services.kill_switch.is_on():
+        raise halted()
+    if not account.has_keys or not account.strategy.is_set:
+        return views.missing_for_run(account.has_keys, account.strategy.is_set)
+    if account.paused_reason == jobs.AUTH_PAUSE:
+        # The bot paused this key as broken: it must prove it works before anything re-arms.
+        try:
+            works = await context.services.keys.recheck(account.user_id)
+        except TooManyKeyChecks as error:
+            return key_views.too_many_checks(max(1, math.ceil(error.retry_after / 60)))
+        if not works:
+            return views.key_still_fails()
+    first = account.next_run_at if account.next_run_at and account.next_run_at > utcnow() else None
+    account = await _reschedule(context, account, first)
+    return views.started(account, utcnow())
+
+
 @handles_user_errors
 async def run_command(update: Update, context: BotContext) -> None:
     """Start automatic rebalancing (needs keys and targets; refused while trading is halted)."""
     account = context.require_account()
-    if await context.services.kill_switch.is_on():
-        raise halted()
-    if not account.has_keys or not account.strategy.is_set:
-        await reply(update, views.missing_for_run(account.has_keys, account.strategy.is_set))
+    await reply(update, await _start(context, account))
+
+
+@handles_user_errors
+async def start_too_chosen(update: Update, context: BotContext) -> None:
+    """The answer to "also start automatic rebalancing?" after /next with automation off."""
+    account = context.require_account()
+    _action, choice = context.callback or ("", "")
+    await answer(update)
+    if choice != "yes":
+        await edit(update, views.left_off())
         return
-    first = account.next_run_at if account.next_run_at and account.next_run_at > utcnow() else None
-    account = await _reschedule(context, account, first)
-    await reply(update, views.started(account))
+    await edit(update, await _start(context, account))
 
 
 @handles_user_errors
@@ -116,20 +144,24 @@ async def interval_chosen(update: Update, context: BotContext) -> None:
 
 @handles_user_errors
 async def next_command(update: Update, context: BotContext) -> None:
-    """Set the next run: `/next 09:00` or `/next 2026-12-01 09:00` in the user's timezone."""
+    """Show or set the next run: `/next 09:00` or `/next 2026-12-01 09:00` in the user's
+    timezone. Setting a time never starts automation: with it off, the user is asked."""
     account = context.require_account()
     text = _args_text(context)
     if not text:
-        raise ValidationError(
-            "Send the time of the next run, e.g. /next 09:00 or /next 2026-12-01 09:00"
-        )
-    when = parse_next_time(text, utcnow(), parse_timezone(account.timezone))
-    if not account.has_keys or not account.strategy.is_set:
-        await reply(update, views.missing_for_run(account.has_keys, account.strategy.is_set))
+        await reply(update, views.next_text(account))
         return
-    was_running = account.is_running
-    account = await _reschedule(context, account, when)
-    await reply(update, views.next_set(account, started=not was_running))
+    when = parse_next_time(text, utcnow(), parse_timezone(account.timezone))
+    if account.is_running:
+        account = await _reschedule(context, account, when)
+        await reply(update, views.next_set(account))
+        return
+    account = await context.services.accounts.set_schedule(account.user_id, next_run_at=when)
+    if not account.has_keys or not account.strategy.is_set:
+        missing = views.missing_for_run(account.has_keys, account.strategy.is_set)
+        await reply(update, views.next_set(account) + "\n" + missing)
+        return
+    await reply(update, views.start_too_prompt(account), views.start_too_keyboard(context.button))
 
 
 @handles_user_errors
@@ -142,6 +174,9 @@ async def timezone_command(update: Update, context: BotContext) -> None:
         return
     zone = parse_timezone(text)
     account = await context.services.accounts.set_timezone(account.user_id, zone.key)
+    if account.is_running and account.next_run_at and account.next_run_at > utcnow():
+        # Daily and weekly runs keep their local time of day: in the new zone from now on.
+        account = await _reschedule(context, account, account.next_run_at)
     await reply(update, views.timezone_set(account))
 
 
@@ -152,4 +187,5 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     application.add_handler(CommandHandler("interval", interval_command))
     application.add_handler(CallbackQueryHandler(interval_chosen, pattern=r"^interval\|"))
     application.add_handler(CommandHandler("next", next_command))
+    application.add_handler(CallbackQueryHandler(start_too_chosen, pattern=r"^autoon\|"))
     application.add_handler(CommandHandler("timezone", timezone_command))

@@ -9,6 +9,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import jobs
 from bot.db.models import NotifyLevel
+from bot.db.types import utcnow
 from bot.handlers import dialogs
 from bot.handlers.base import (
     BotContext,
@@ -46,8 +47,8 @@ async def live_confirmed(update: Update, context: BotContext) -> None:
     account = await confirmed(update, context)
     if account is None:
         return
-    await context.services.accounts.set_dry_run(account.user_id, False)
-    await edit(update, views.live_on())
+    account = await context.services.accounts.set_dry_run(account.user_id, False)
+    await edit(update, views.live_on(account, utcnow()))
 
 
 @handles_user_errors
@@ -98,6 +99,9 @@ async def settings_chosen(update: Update, context: BotContext) -> None:
         )
     elif which == "threshold":
         await reply(update, target_views.threshold_text(account))
+    elif which == "mintrade":
+        minimum = await context.services.min_trade.exchange_minimum(account)
+        await reply(update, target_views.min_trade_text(account, minimum))
     elif which == "dryrun":
         keyboard = None if not account.dry_run else views.live_keyboard(context.button)
         text = views.dryrun_text(account) if not account.dry_run else views.live_confirm()

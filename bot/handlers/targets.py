@@ -1,4 +1,4 @@
-"""/targets (fixed or equal weights), /index (market-cap index) and /threshold."""
+"""/targets (fixed or equal weights), /index (market-cap index), /threshold and /mintrade."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from telegram import Update
 from telegram.ext import Application, CommandHandler
 
 from bot.db.models import StrategyKind
-from bot.domain.parsing import parse_percent, parse_weights
+from bot.domain.parsing import parse_amount, parse_percent, parse_weights
 from bot.domain.strategies import check_cap, equal_weights, fixed_weights, index_weights
 from bot.domain.valuation import tradable_assets
 from bot.errors import InvalidTargets, ValidationError
 from bot.handlers.base import BotContext, handles_user_errors, reply
 from bot.services.accounts import Account, Strategy
+from bot.services.min_trade import BelowExchangeMinimum
 from bot.views import targets as views
 
 MAX_INDEX_SIZE = 50
@@ -194,7 +195,27 @@ async def threshold_command(update: Update, context: BotContext) -> None:
     await reply(update, views.threshold_set(account))
 
 
+@handles_user_errors
+async def mintrade_command(update: Update, context: BotContext) -> None:
+    """Show or set the smallest trade worth making, in the quote; not below the exchange's."""
+    account = context.require_account()
+    text = _text(context)
+    service = context.services.min_trade
+    if not text:
+        minimum = await service.exchange_minimum(account)
+        await reply(update, views.min_trade_text(account, minimum))
+        return
+    amount = parse_amount(text)
+    try:
+        account = await service.change(account, amount)
+    except BelowExchangeMinimum as error:
+        await reply(update, views.min_trade_below(account, amount, error.minimum))
+        return
+    await reply(update, views.min_trade_set(account))
+
+
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     application.add_handler(CommandHandler("targets", targets_command))
     application.add_handler(CommandHandler("index", index_command))
     application.add_handler(CommandHandler("threshold", threshold_command))
+    application.add_handler(CommandHandler("mintrade", mintrade_command))

@@ -91,6 +91,7 @@ class Schedule:
     chat_id: int
     interval_seconds: int
     next_run_at: datetime | None
+    timezone: str = "UTC"  # whole-day intervals keep the local time of day in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +219,7 @@ class AccountService:
                     chat_id=user.telegram_id,
                     interval_seconds=profile.default_interval,
                     next_run_at=trader.next_run_at,
+                    timezone=user.timezone,
                 )
                 for trader, profile, user in await repos.system.running_sessions()
             ]
@@ -248,7 +250,13 @@ class AccountService:
                 trader.paused_reason = None
                 profile.auto_rebalance = True
                 resumed.append(
-                    Schedule(trader.user_id, user.telegram_id, profile.default_interval, None)
+                    Schedule(
+                        trader.user_id,
+                        user.telegram_id,
+                        profile.default_interval,
+                        None,
+                        timezone=user.timezone,
+                    )
                 )
             return resumed
 
@@ -312,6 +320,17 @@ class AccountService:
         def change(_p: UserProfile, _s: TraderSession, target: PortfolioTarget) -> None:
             target.threshold = points
             bump_version(target)
+
+        return await self._update(user_id, change)
+
+    async def set_min_trade(self, user_id: int, amount: Decimal) -> Account:
+        """The smallest trade worth making, in the quote (the caller checks the exchange's)."""
+        if amount <= 0:
+            raise ValidationError("The minimum trade must be more than 0. Example: /mintrade 5")
+
+        def change(_p: UserProfile, _s: TraderSession, target: PortfolioTarget) -> None:
+            target.min_trade = amount
+            bump_version(target)  # a preview planned with the old minimum is not the plan now
 
         return await self._update(user_id, change)
 
@@ -391,6 +410,8 @@ class AccountService:
             profile.validated_at = utcnow()
             if trader.paused_reason == "auth":
                 trader.paused_reason = None
+            # New keys always start in dry-run: trading them for real is a fresh decision.
+            trader.dry_run = True
             trader.paper_balances = None  # new keys: the paper wallet follows their balances
 
         return await self._update(user_id, change)

@@ -18,6 +18,7 @@ from bot.services.history import HistoryService
 from bot.services.keys import KeyService
 from bot.services.kill_switch import KillSwitch
 from bot.services.marketcap import MarketCapService
+from bot.services.min_trade import MinTradeService
 from bot.services.ratelimit import AttemptLimiter
 from bot.services.rebalancer import Rebalancer
 from bot.services.run_handler import RunHandler
@@ -41,6 +42,7 @@ class Services:
     keys: KeyService
     erasure: Erasure
     kill_switch: KillSwitch
+    min_trade: MinTradeService
     runs: RunHandler
     # Distributed mode: the queue runs go to (None: runs happen in this process).
     queue: Dispatcher | None = None
@@ -86,6 +88,7 @@ class Services:
             keys=keys,
             erasure=erasure,
             kill_switch=kill_switch,
+            min_trade=MinTradeService(accounts, hubs),
             runs=RunHandler(accounts, rebalancer, settings),
             queue=queue,
         )

@@ -7,14 +7,17 @@ from dataclasses import asdict
 from typing import Any
 
 from bot.errors import (
+    AuthenticationFailed,
     BotError,
     CredentialsError,
     ExchangeError,
     NotConfigured,
+    PermissionDenied,
     ValidationError,
 )
 from bot.log import register_secret
 from bot.services.accounts import Account, AccountService
+from bot.services.budgets import interactive
 from bot.services.exchange import validate_credentials
 from bot.services.ratelimit import AttemptLimiter
 
@@ -107,3 +110,26 @@ class KeyService:
             # Replaced: the old key's pooled client (and the old key in it) goes now.
             await self._hubs.forget(previous.exchange_id, previous.api_key, previous.secret)
         return account
+
+    async def recheck(self, user_id: int) -> bool:
+        """Does the stored key work again? One balance read, through the pooled client and the
+        interactive share of the budget, before /run re-arms a key the bot paused as broken.
+        Temporary exchange errors propagate: they say nothing about the key."""
+        self.check_allowed(user_id)
+        try:
+            credentials = await self._accounts.credentials(user_id)
+        except CredentialsError:
+            return False
+        hub = self._hubs.get(credentials.exchange_id)
+        token = interactive.set(True)
+        try:
+            async with hub.private(
+                credentials.api_key, credentials.secret, credentials.passphrase
+            ) as account:
+                await account.fetch_balances()
+        except (AuthenticationFailed, PermissionDenied):
+            self.checks.record(user_id)  # a dead key retried in a loop must not spend the weight
+            return False
+        finally:
+            interactive.reset(token)
+        return True

@@ -19,7 +19,8 @@ from bot.services.run_result import Problem, RunResult
 log = logging.getLogger(__name__)
 
 FAILURES_BEFORE_PAUSE = 3  # scheduled runs failing in a row (not for an outage) pause automation
-PAUSING_PROBLEMS = {Problem.AUTH: "auth", Problem.PERMISSION: "auth"}
+AUTH_PAUSE = "auth"  # the exchange refused the key: /run re-checks it before re-arming
+PAUSING_PROBLEMS = {Problem.AUTH: AUTH_PAUSE, Problem.PERMISSION: AUTH_PAUSE}
 NOT_ALLOWED = "not_allowed"  # the user was taken off ALLOWED_USER_IDS
 
 

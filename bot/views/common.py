@@ -50,6 +50,7 @@ COMMANDS: tuple[tuple[str, LazyString], ...] = (
     ("run", N_("Start automatic rebalancing")),
     ("stop", N_("Stop automatic rebalancing")),
     ("threshold", N_("Trade only past this drift, e.g. /threshold 5")),
+    ("mintrade", N_("Smallest trade worth making, e.g. /mintrade 5")),
     ("interval", N_("How often to check, e.g. /interval 4h")),
     ("next", N_("Set the next run, e.g. /next 09:00")),
     ("timezone", N_("Your timezone, e.g. /timezone Europe/Kyiv")),

@@ -58,6 +58,7 @@ def connected(account: Account) -> str:
     ]
     if account.ip_restricted is False:
         lines.append(_("Tip: restrict the key to this bot's IP address in your exchange settings."))
+    lines.append(_("New keys start in dry-run: nothing is traded until you send /dryrun off."))
     if not account.strategy.is_set:
         lines.append(_("Next, set your targets, e.g. /targets BTC 50 ETH 30 USDT 20"))
     return "\n".join(lines)

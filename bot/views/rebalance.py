@@ -80,7 +80,15 @@ def preview_text(preview: Preview) -> str:
     lines = [_("<b>Rebalance preview</b> — {mode}").format(mode=mode)]
     if not preview.legs:
         if preview.needs_rebalance:
-            lines.append(_("Nothing can be traded: every trade is below the exchange minimums."))
+            # Say whose minimum stopped it: the user can lower theirs with /mintrade.
+            mine = any(d.reason == "below_user_min" for d in preview.dropped)
+            if mine:
+                lines.append(_("Nothing can be traded:"))
+                lines += _dropped_lines(preview)
+            else:
+                lines.append(
+                    _("Nothing can be traded: every trade is below the exchange minimums.")
+                )
         else:
             lines.append(
                 _(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from telegram import InlineKeyboardMarkup
 
 from bot.i18n import _, fmt_decimal
 from bot.services.accounts import Account
 from bot.views.start import LANGUAGE_NAMES, ButtonFactory
-from bot.views.status import interval_text
+from bot.views.status import interval_text, mode_line
 
 
 def notify_names() -> dict[str, str]:
@@ -47,8 +49,11 @@ def dryrun_on() -> str:
     return _("Dry-run is on: runs are simulated, nothing is traded.")
 
 
-def live_on() -> str:
-    return _("LIVE trading is on. /dryrun on switches back to simulation.")
+def live_on(account: Account, now: datetime) -> str:
+    text = mode_line(account, now) + "\n" + _("/dryrun on switches back to simulation.")
+    if not account.is_running:
+        text += " " + _("/run starts automatic rebalancing.")
+    return text
 
 
 def dryrun_usage() -> str:
@@ -101,6 +106,7 @@ def settings_keyboard(button: ButtonFactory) -> InlineKeyboardMarkup:
             [button(_("Interval"), "set", "interval"), button(_("Threshold"), "set", "threshold")],
             [button(_("Dry-run"), "set", "dryrun"), button(_("Notifications"), "set", "notify")],
             [button(_("Language"), "set", "language"), button(_("Timezone"), "set", "timezone")],
+            [button(_("Minimum trade"), "set", "mintrade")],
         ]
     )
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from telegram import InlineKeyboardMarkup
 
-from bot.i18n import _, fmt_datetime, fmt_decimal, fmt_money, fmt_timedelta
+from bot.i18n import _, fmt_datetime, fmt_decimal, fmt_money, fmt_time_near, fmt_timedelta
 from bot.services.accounts import Account, Strategy
 from bot.views.common import escape
 from bot.views.start import ButtonFactory
@@ -111,11 +111,52 @@ def pause_reason(reason: str) -> str:
     return reasons.get(reason, reason)
 
 
-def started(account: Account) -> str:
-    return _("Automatic rebalancing is on. Every {interval}; next run: {time}.").format(
-        interval=interval_text(account.interval_seconds),
-        time=_when(account.next_run_at, account.timezone),
+def mode_line(account: Account, now: datetime) -> str:
+    """`Auto ON · LIVE · every 4 hr · next 09:00`: whether, how and when runs happen, in one
+    line (/run and the switch to live trading both end with it)."""
+    parts = [
+        _("Auto ON") if account.is_running else _("Auto OFF"),
+        _("DRY RUN") if account.dry_run else _("LIVE"),
+    ]
+    if account.is_running:
+        interval = fmt_timedelta(timedelta(seconds=account.interval_seconds), length="short")
+        parts.append(_("every {interval}").format(interval=interval))
+        if account.next_run_at is not None:
+            when = fmt_time_near(account.next_run_at, account.timezone, now)
+            parts.append(_("next {time}").format(time=when))
+    return " · ".join(parts)
+
+
+def started(account: Account, now: datetime) -> str:
+    text = mode_line(account, now)
+    if account.dry_run:
+        text += "\n" + _("Runs are simulated: nothing is traded until /dryrun off.")
+    return text
+
+
+def key_still_fails() -> str:
+    return _(
+        "Your exchange key still fails, so automatic rebalancing stays off. "
+        "Connect a working key with /keys, then send /run."
     )
+
+
+def start_too_prompt(account: Account) -> str:
+    return (
+        _("Next run set to {time}.").format(time=_when(account.next_run_at, account.timezone))
+        + "\n"
+        + _("Automatic rebalancing is off. Also start automatic rebalancing?")
+    )
+
+
+def start_too_keyboard(button: ButtonFactory) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[button(_("Yes"), "autoon", "yes"), button(_("No"), "autoon", "no")]]
+    )
+
+
+def left_off() -> str:
+    return _("Automatic rebalancing stays off; the next run time is kept for when you send /run.")
 
 
 def stopped() -> str:
@@ -156,11 +197,18 @@ def interval_set(account: Account) -> str:
     return text
 
 
-def next_set(account: Account, *, started: bool) -> str:
-    text = _("Next run set to {time}.").format(time=_when(account.next_run_at, account.timezone))
-    if started:
-        text += " " + _("Automatic rebalancing is on now.")
-    return text
+def next_set(account: Account) -> str:
+    return _("Next run set to {time}.").format(time=_when(account.next_run_at, account.timezone))
+
+
+def next_text(account: Account) -> str:
+    if account.next_run_at is None:
+        text = _("No next run is set.")
+    else:
+        text = _("Next run: {time}.").format(time=_when(account.next_run_at, account.timezone))
+    if not account.is_running:
+        text += " " + _("Automatic rebalancing is off (/run starts it).")
+    return text + "\n" + _("Change it with e.g. /next 09:00 or /next 2026-12-01 09:00")
 
 
 def timezone_text(account: Account) -> str:

@@ -1,10 +1,10 @@
-"""Texts of /targets, /index and /threshold."""
+"""Texts of /targets, /index, /threshold and /mintrade."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.i18n import _, fmt_decimal
+from bot.i18n import _, fmt_decimal, fmt_money
 from bot.services.accounts import Account
 from bot.views.common import escape
 from bot.views.status import strategy_line
@@ -71,4 +71,33 @@ def threshold_text(account: Account) -> str:
 def threshold_set(account: Account) -> str:
     return _("Threshold set to {threshold} percentage points.").format(
         threshold=fmt_decimal(account.strategy.threshold)
+    )
+
+
+def min_trade_text(account: Account, exchange_minimum: Decimal) -> str:
+    quote = account.strategy.quote
+    return _(
+        "Minimum trade: {minimum}. Smaller orders are left out of a rebalance. The exchange's "
+        "own minimum is {exchange}. Change it with e.g. /mintrade 5"
+    ).format(
+        minimum=fmt_money(account.strategy.min_trade, quote),
+        exchange=fmt_money(exchange_minimum, quote),
+    )
+
+
+def min_trade_set(account: Account) -> str:
+    return _("Minimum trade set to {minimum}.").format(
+        minimum=fmt_money(account.strategy.min_trade, account.strategy.quote)
+    )
+
+
+def min_trade_below(account: Account, amount: Decimal, exchange_minimum: Decimal) -> str:
+    quote = account.strategy.quote
+    return _(
+        "{amount} is below the exchange's minimum trade of {minimum}: it refuses smaller "
+        "orders. Nothing was changed. Example: /mintrade {example}"
+    ).format(
+        amount=fmt_money(amount, quote),
+        minimum=fmt_money(exchange_minimum, quote),
+        example=fmt_decimal(exchange_minimum),
     )

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from bot.domain.parsing import (
     check_interval,
+    parse_amount,
     parse_interval,
     parse_next_time,
     parse_percent,
@@ -96,3 +97,14 @@ def test_timezones() -> None:
     for bad in ("Mars/Olympus", "../etc/passwd", ""):
         with pytest.raises(ValidationError):
             parse_timezone(bad)
+
+
+@pytest.mark.parametrize(("text", "value"), [("5", "5"), ("7,5", "7.5"), (" 0.01 ", "0.01")])
+def test_amounts(text: str, value: str) -> None:
+    assert parse_amount(text) == Decimal(value)
+
+
+@pytest.mark.parametrize("text", ["0", "-5", "five", "5%", "1e3", "", "5 USDT"])
+def test_bad_amounts_are_refused(text: str) -> None:
+    with pytest.raises(ValidationError):
+        parse_amount(text)

@@ -30,7 +30,7 @@ async def test_removed_from_the_allow_list_stops_at_restart_and_keeps_the_ways_o
         async with running(listed):
             await connect(alice, world, {"USDT": "1000", "BTC": "0.01"})
             await alice.ask("/interval 1h")
-            assert "on" in (await alice.ask("/run")).text
+            assert "Auto ON" in (await alice.ask("/run")).text
         telegram.drain(ALICE)
         unlisted = e2e_settings(
             telegram, exchange, caps, db, allowed_user_ids=[BOB], admin_ids=[ADMIN]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from bot import jobs
 from bot.app import running
 from bot.db.engine import make_engine, make_session_factory
 from bot.db.models import RunStatus, RunTrigger
@@ -28,7 +29,7 @@ async def test_job_fires_survives_restart_and_stops(stopped_world: World) -> Non
         answer = await chat.ask("/interval 2s")
         assert "2 seconds" in answer.text
         started = await chat.ask("/run")
-        assert "on" in started.text
+        assert "Auto ON" in started.text
         report = await telegram.wait_for_message(chat.chat_id, predicate=_is_report, timeout=20)
         assert "Dry run" in report.text
     # A new process on the same database restores the job, and it fires again.
@@ -56,6 +57,7 @@ async def test_next_sets_the_next_run(world: World) -> None:
     assert "more than a year" in answer.text
     answer = await chat.ask("/next 23:59")
     assert "23:59" in answer.text
+    await chat.press(answer, "Yes")  # automation was off: /next asked before starting it
     status = await chat.ask("/status")
     assert "23:59" in status.text
 
@@ -119,3 +121,38 @@ async def test_a_manual_run_cut_by_a_crash_is_reported_after_the_restart(
     async with running(settings):
         await asyncio.sleep(1)
     assert not telegram.drain(chat.chat_id)  # once, not at every start
+
+
+async def test_next_sent_during_a_run_is_not_overwritten_by_it(stopped_world: World) -> None:
+    """The run under way finishes after the user moved the next run: their time stays, in the
+    chat, in the database, and in the job a restart re-creates."""
+    world = stopped_world
+    telegram, exchange, settings = world.telegram, world.exchange, world.settings
+    chat = world.chat(3005)
+    async with running(settings) as app:
+        await connect(chat, world, {"USDT": "1000", "BTC": "0.01"})
+        await chat.ask("/interval 2s")
+        reads = exchange.count("/sapi/v3/asset/getUserAsset")
+        exchange.inject("/sapi/v3/asset/getUserAsset", "latency", delay=1.5)
+        await chat.ask("/run")
+        for _ in range(100):  # the job fired: its balance read hangs at the exchange
+            if exchange.count("/sapi/v3/asset/getUserAsset") > reads:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the scheduled run did not start")
+        moved = await chat.ask("/next 23:59")
+        assert "23:59" in moved.text, moved.text
+        report = await telegram.wait_for_message(chat.chat_id, predicate=_is_report, timeout=20)
+        assert report.text
+        status = await chat.ask("/status")
+        assert "23:59" in status.text, status.text
+        job_time = jobs.next_run_time(app, 1)
+        assert job_time is not None
+        assert job_time.strftime("%H:%M") == "23:59"
+    async with running(settings) as app:  # a restart follows the user's time, not the run's
+        job_time = jobs.next_run_time(app, 1)
+        assert job_time is not None
+        assert job_time.strftime("%H:%M") == "23:59"
+        status = await chat.ask("/status")
+        assert "23:59" in status.text, status.text
