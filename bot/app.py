@@ -39,6 +39,9 @@ class RebalanceApplication(BotApplication):
         let go; they run soon after the next start. Runs already placing orders finish."""
         if self.job_queue is not None and self.job_queue.scheduler.running:
             self.job_queue.scheduler.pause()
+        from bot.distributed.leading import stop_sending
+
+        await stop_sending(self)
         services: Services | None = self.bot_data.get("services")
         if services is not None:
             let_go = services.rebalancer.drain()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from dataclasses import dataclass
@@ -154,28 +155,14 @@ async def restore_jobs(application: BotApplication) -> int:
 
 
 async def send_unreported(application: BotApplication) -> int:
-    """Report runs whose message a crash prevented, once, as `result_message` decides."""
+    """Report runs whose message a crash prevented (or, distributed, whose results stream
+    entry Redis lost), once: deliver skips a run reported meanwhile."""
     services = application.bot_data["services"]
     sent = 0
     for result in await services.history.unreported():
-        try:
-            account = await services.accounts.get(result.user_id)
-        except NotConfigured:
-            continue
-        text = None
-        if not account.blocked_bot:
-            with use_locale(account.language):
-                text = notifications.result_message(result, account.notify_level)
-        if text is not None:
-            try:
-                await application.bot.send_message(account.telegram_id, text)
-                sent += 1
-            except Forbidden:
-                await services.accounts.mark_blocked(result.user_id, True)
-            except TelegramError:
-                log.warning("user %s: pending report not delivered", result.user_id)
-                continue
-        await services.rebalancer.mark_notified(result.user_id, result)
+        owed = Handled(Kind.RESULT, result.user_id, trigger=result.trigger, run_id=result.run_id)
+        if await deliver(application, owed, owed=True):
+            sent += 1
     return sent
 
 
@@ -205,11 +192,17 @@ async def run_scheduled(context: BotContext) -> None:
     # sent while the run is under way is the user's last word and must stay.
     due = account.next_run_at or utcnow()
     next_at = nominal_next(job, utcnow())
-    await services.accounts.set_schedule(data.user_id, next_run_at=next_at)
-    if account.blocked_bot or not account.is_running:
+    active = account.is_running and not account.blocked_bot
+    if services.queue is not None:
+        # Distributed: a worker of the user's shard runs it. Enqueued before the schedule
+        # moves on, so a scheduler dying in between leaves the slot due, and the one taking
+        # over enqueues the same slot (refused as a duplicate) rather than losing it.
+        if active:
+            await services.queue.enqueue(data.user_id, RunTrigger.AUTO, scheduled_slot(due))
+        await services.accounts.set_schedule(data.user_id, next_run_at=next_at)
         return
-    if services.queue is not None:  # distributed: a worker of the user's shard runs it
-        await services.queue.enqueue(data.user_id, RunTrigger.AUTO, scheduled_slot(due))
+    await services.accounts.set_schedule(data.user_id, next_run_at=next_at)
+    if not active:
         return
     with use_locale(account.language):
         try:
@@ -222,10 +215,28 @@ async def run_scheduled(context: BotContext) -> None:
     await deliver(context.application, handled)
 
 
-async def deliver(application: BotApplication, handled: Handled) -> bool:
+async def deliver(application: BotApplication, handled: Handled, *, owed: bool = False) -> bool:
     """Tell the user what a run did (or why automation stopped), once: a run already
-    reported is not reported again. False when Telegram did not take the message (the
-    report stays owed and goes out later)."""
+    reported is not reported again, even when two paths (the results stream and the
+    start-up catch-up) hold it at once. False when Telegram did not take the message (the
+    report stays owed and goes out later). `owed`: a report a crash held back, told as
+    the user's /notify level allows whatever started the run."""
+    if handled.run_id is None or handled.result is not None:
+        return await _deliver(application, handled, owed)
+    # One delivery of a run at a time in this process; the second finds it reported.
+    delivering: dict[int, list[Any]] = application.bot_data.setdefault("delivering", {})
+    entry = delivering.setdefault(handled.run_id, [asyncio.Lock(), 0])
+    entry[1] += 1
+    try:
+        async with entry[0]:
+            return await _deliver(application, handled, owed)
+    finally:
+        entry[1] -= 1
+        if not entry[1]:
+            delivering.pop(handled.run_id, None)
+
+
+async def _deliver(application: BotApplication, handled: Handled, owed: bool) -> bool:
     services = application.bot_data["services"]
     if handled.kind == Kind.NOTHING:
         return True
@@ -243,7 +254,10 @@ async def deliver(application: BotApplication, handled: Handled) -> bool:
         return True
     account, result = found
     with use_locale(account.language):
-        text, keyboard = _delivery(application, handled, result, account)
+        if owed and result is not None:
+            text, keyboard = notifications.result_message(result, account.notify_level), None
+        else:
+            text, keyboard = _delivery(application, handled, result, account)
     if text is None:
         if result is not None:
             await services.rebalancer.mark_notified(handled.user_id, result)

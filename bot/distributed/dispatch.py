@@ -56,6 +56,7 @@ class Dispatcher:
         self._broker = make_broker(settings, settings.worker_shard)
         self.redis: Redis = Redis.from_url(queue_url(settings))
         self._started = False
+        self.redis_was_lost = False  # the last sweep found Redis emptied
         self._pending: list[_Request] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -216,6 +217,7 @@ class Dispatcher:
         await self._start()
         now = now or utcnow()
         lost = not await self.redis.exists(EPOCH_KEY)
+        self.redis_was_lost = lost
         if lost:
             await self.redis.set(EPOCH_KEY, str(now.timestamp()))
         patience = (

@@ -61,6 +61,10 @@ async def _sweep(context: BotContext) -> None:
     queue = context.services.queue
     if queue is not None:
         await queue.sweep()
+        if queue.redis_was_lost:  # the results stream went with it: reports still owed
+            from bot import jobs
+
+            await jobs.send_unreported(context.application)
         await queue.trim()
 
 
@@ -70,12 +74,17 @@ async def _tick(context: BotContext) -> None:
         await queue.tick()
 
 
-async def step_down(application: Any) -> None:
+async def stop_sending(application: Any) -> None:
+    """Before the bot's HTTP client closes: what is not yet sent stays in the stream."""
     task = application.bot_data.pop("sender_task", None)
     if task is not None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+
+
+async def step_down(application: Any) -> None:
+    await stop_sending(application)
     leadership: Leadership | None = application.bot_data.pop("leadership", None)
     if leadership is not None:
         await leadership.release()
