@@ -6,7 +6,8 @@ import asyncio
 import signal
 import sys
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 
 from sqlalchemy import select
@@ -56,7 +57,7 @@ async def _bot(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
 
 
 def _slot_time(slot: str) -> datetime:
-    return datetime.strptime(slot[1:], "%Y%m%dT%H%M%S")
+    return datetime.strptime(slot[1:], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
 
 
 async def test_the_scheduler_killed_and_taken_over_loses_and_doubles_nothing(
@@ -120,10 +121,10 @@ async def test_the_scheduler_killed_and_taken_over_loses_and_doubles_nothing(
             slots[run.user_id].append(_slot_time(run.slot))
         for user_id in users:
             times = sorted(slots[user_id])
-            gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+            gaps = [(b - a).total_seconds() for a, b in pairwise(times)]
             # never two runs for one due time (a double), and runs on after the takeover
             assert all(gap >= INTERVAL for gap in gaps), (user_id, gaps)
-            assert times[-1] > killed_at.replace(tzinfo=None), user_id
+            assert times[-1] > killed_at, user_id
             # lost runs would leave holes: only the first start and the takeover may
             # coalesce missed ones (the leader was down, or just restoring 40 jobs at once)
             assert sum(gap > INTERVAL for gap in gaps) <= 2, (user_id, gaps)
