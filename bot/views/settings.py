@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardMarkup
 
-from bot.i18n import _, fmt_decimal
+from bot.i18n import _, fmt_decimal, ngettext
 from bot.services.accounts import Account
 from bot.views.start import LANGUAGE_NAMES, ButtonFactory
 from bot.views.status import interval_text
@@ -140,11 +140,19 @@ def admin_stats(stats: dict[str, int], paused: bool) -> str:
 
 
 def admin_paused(count: int) -> str:
-    return _("Paused automatic rebalancing for {count} user(s).").format(count=count)
+    return ngettext(
+        "Paused automatic rebalancing for {count} user.",
+        "Paused automatic rebalancing for {count} users.",
+        count,
+    ).format(count=count)
 
 
 def admin_resumed(count: int) -> str:
-    return _("Resumed automatic rebalancing for {count} user(s).").format(count=count)
+    return ngettext(
+        "Resumed automatic rebalancing for {count} user.",
+        "Resumed automatic rebalancing for {count} users.",
+        count,
+    ).format(count=count)
 
 
 def admin_remove_usage() -> str:
