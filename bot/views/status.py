@@ -6,12 +6,19 @@ from datetime import datetime, timedelta
 
 from telegram import InlineKeyboardMarkup
 
-from bot.i18n import _, fmt_datetime, fmt_decimal, fmt_money, fmt_timedelta
+from bot.i18n import N_, LazyString, _, fmt_datetime, fmt_decimal, fmt_money, fmt_timedelta
 from bot.services.accounts import Account, Strategy
 from bot.views.common import escape
 from bot.views.start import ButtonFactory
 
-INTERVAL_CHOICES = (("1h", 3600), ("4h", 14400), ("12h", 43200), ("1d", 86400), ("1w", 604800))
+# Preset intervals with short labels in the user's language (`1 год`, `1 день`, `1 тиж`).
+INTERVAL_CHOICES: tuple[tuple[LazyString, int], ...] = (
+    (N_("1h"), 3600),
+    (N_("4h"), 14400),
+    (N_("12h"), 43200),
+    (N_("1d"), 86400),
+    (N_("1w"), 604800),
+)
 
 
 def interval_text(seconds: int) -> str:
@@ -143,7 +150,7 @@ def interval_prompt(account: Account) -> str:
 
 def interval_keyboard(button: ButtonFactory) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
-        [[button(label, "interval", str(seconds)) for label, seconds in INTERVAL_CHOICES]]
+        [[button(str(label), "interval", str(seconds)) for label, seconds in INTERVAL_CHOICES]]
     )
 
 
