@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -52,6 +53,9 @@ class Settings(BaseSettings):
     user_updates_burst: int = Field(default=10, ge=1)
     user_updates_per_minute: float = Field(default=20.0, gt=0)
     key_checks_per_hour: int = Field(default=5, ge=1)
+    # The address the exchange sees this bot's requests from, shown when a key is connected so
+    # the user can restrict the key to it; without it no IP tip is shown (a guess could be wrong).
+    public_ip: str | None = None
 
     @field_validator("encryption_keys", mode="before")
     @classmethod
@@ -72,6 +76,13 @@ class Settings(BaseSettings):
             # Telegram's rule for secret_token is 1-256 of these; fewer than 32 is guessable.
             raise ValueError("must be 32 to 256 characters of A-Z, a-z, 0-9, _ and -")
         return value
+
+    @field_validator("public_ip")
+    @classmethod
+    def _public_ip(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return str(ipaddress.ip_address(value.strip()))  # ValueError names a malformed address
 
     @field_validator("default_language")
     @classmethod

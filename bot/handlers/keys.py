@@ -139,7 +139,7 @@ async def _connect(update: Update, context: BotContext, dialog: Dialog, secret: 
     except TemporaryExchangeError:
         await reply(update, views.exchange_down())
         return
-    await reply(update, views.connected(account))
+    await reply(update, views.connected(account, context.services.settings.public_ip))
 
 
 @handles_user_errors

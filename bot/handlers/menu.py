@@ -114,8 +114,18 @@ async def menu_pressed(update: Update, context: BotContext) -> None:
         await action(update, context)
 
 
+MAX_COMMAND_CHARS = 32  # Telegram's own limit for a command name
+
+
 async def unknown_input(update: Update, _context: BotContext) -> None:
-    """Anything no handler took: say so and point at /help."""
+    """Anything no handler took: an unknown command gets the closest real one, the rest /help."""
+    message = update.message
+    text = (message.text or "") if message is not None else ""
+    if text.startswith("/") and len(text) > 1:
+        command = text.split(maxsplit=1)[0][1:].split("@", 1)[0][:MAX_COMMAND_CHARS]
+        if command:
+            await reply(update, common.unknown_command(command, common.closest_command(command)))
+            return
     await reply(update, common.not_understood())
 
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from telegram import InlineKeyboardMarkup
 
-from bot.i18n import _, ngettext
+from bot.i18n import N_, LazyString, _, ngettext
 from bot.services.accounts import Account
-from bot.views.common import escape
+from bot.views.common import escape, exchange_name
 from bot.views.start import ButtonFactory
 
 EXCHANGES = (("binance", "Binance"),)
@@ -45,19 +45,46 @@ def checking() -> str:
     return _("Checking the key with the exchange…")
 
 
-def connected(account: Account) -> str:
-    permissions: dict[str, Any] = account.permissions or {}
-    granted = [escape(name) for name, on in sorted(permissions.items()) if on is True]
+# Exchange flags in the user's words; flags that are not permissions (ipRestrict) are left out.
+PERMISSION_WORDS: dict[str, LazyString] = {
+    "enableReading": N_("reading"),
+    "can_read": N_("reading"),
+    "enableSpotAndMarginTrading": N_("spot trading"),
+    "can_trade_spot": N_("spot trading"),
+    "enableMargin": N_("margin trading"),
+    "enableFutures": N_("futures"),
+    "enableVanillaOptions": N_("options"),
+    "enablePortfolioMarginTrading": N_("portfolio margin"),
+    "enableFixApiTrade": N_("FIX API trading"),
+    "enableFixReadOnly": N_("FIX API reading"),
+}
+
+
+def permission_words(permissions: dict[str, Any] | None) -> str:
+    """`reading, spot trading`: the granted permissions in words, the known ones in order."""
+    granted = {name for name, on in (permissions or {}).items() if on is True}
+    words: list[str] = []
+    for name, word in PERMISSION_WORDS.items():
+        if name in granted and str(word) not in words:
+            words.append(str(word))
+    return ", ".join(words) or _("none reported")
+
+
+def connected(account: Account, public_ip: str | None = None) -> str:
     lines = [
         _("Connected {exchange}, key {hint}.").format(
-            exchange=escape(account.exchange_id.capitalize()), hint=escape(account.key_hint or "")
+            exchange=escape(exchange_name(account.exchange_id)),
+            hint=escape(account.key_hint or ""),
         ),
-        _("Permissions: {permissions}").format(
-            permissions=", ".join(granted) or _("none reported")
-        ),
+        _("Permissions: {permissions}").format(permissions=permission_words(account.permissions)),
     ]
-    if account.ip_restricted is False:
-        lines.append(_("Tip: restrict the key to this bot's IP address in your exchange settings."))
+    if account.ip_restricted is False and public_ip:
+        lines.append(
+            _(
+                "Tip: in your exchange's API settings, restrict this key to the bot's IP "
+                "address <code>{ip}</code>."
+            ).format(ip=escape(public_ip))
+        )
     if not account.strategy.is_set:
         lines.append(_("Next, set your targets, e.g. /targets BTC 50 ETH 30 USDT 20"))
     return "\n".join(lines)

@@ -8,7 +8,7 @@ from telegram import InlineKeyboardMarkup
 
 from bot.i18n import N_, LazyString, _, fmt_datetime, fmt_decimal, fmt_money, fmt_timedelta
 from bot.services.accounts import Account, Strategy
-from bot.views.common import escape
+from bot.views.common import escape, exchange_name
 from bot.views.start import ButtonFactory
 
 # Preset intervals with short labels in the user's language (`1 год`, `1 день`, `1 тиж`).
@@ -87,7 +87,7 @@ def status_text(account: Account) -> str:
         _("Mode: {mode}").format(mode=mode),
         _("Exchange: {exchange}").format(
             exchange=(
-                f"{account.exchange_id} {account.key_hint or ''}".strip()
+                f"{exchange_name(account.exchange_id)} {account.key_hint or ''}".strip()
                 if account.has_keys
                 else _("not connected (/keys)")
             )
