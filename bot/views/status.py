@@ -33,10 +33,10 @@ def strategy_line(strategy: Strategy) -> str:
         if strategy.index_cap:
             text += ", " + _("cap {cap}%").format(cap=fmt_decimal(strategy.index_cap))
         return text
-    weights = ", ".join(
-        f"{escape(asset)} {fmt_decimal(weight)}%"
-        for asset, weight in sorted(strategy.weights.items(), key=lambda item: -item[1])
-    )
+    items = list(strategy.weights.items())  # equal weights: in the order the user named them
+    if strategy.kind != "equal":
+        items.sort(key=lambda item: -item[1])
+    weights = ", ".join(f"{escape(asset)} {fmt_decimal(weight)}%" for asset, weight in items)
     if strategy.kind == "equal":
         return _("equal weights: {weights}").format(weights=weights)
     return _("fixed weights: {weights}").format(weights=weights)

@@ -25,3 +25,17 @@ async def test_ukrainian_units_and_keywords(world: World) -> None:
     assert "BTC" in equal.text
     # The loopback settings allow intervals from 1 second.
     assert "Інтервал змінено: 1 хвилина." in (await chat.ask("/interval 1хв")).text
+
+
+async def test_equal_weights_keep_the_order_and_targets_list_them_once(world: World) -> None:
+    chat = world.chat(8403)
+    await chat.ask("/start")
+    done = await chat.ask("/targets equal SOL BTC ETH")
+    lines = [line for line in done.text.splitlines() if line.startswith("•")]
+    assert lines == ["• SOL: 33.33%", "• BTC: 33.33%", "• ETH: 33.34%"]
+    shown = await chat.ask("/targets")
+    assert shown.text.count("33.34") == 1  # the weights once, not in the head line again
+    rows = [line for line in shown.text.splitlines() if line.startswith("•")]
+    assert rows == lines
+    status = await chat.ask("/status")
+    assert "SOL 33.33%, BTC 33.33%, ETH 33.34%" in status.text
