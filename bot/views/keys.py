@@ -24,14 +24,14 @@ def exchange_keyboard(button: ButtonFactory) -> InlineKeyboardMarkup:
 
 def ask_key(exchange: str) -> str:
     return _(
-        "Send your {exchange} API key. Create it with <b>Enable Reading</b> and "
+        "Send your {exchange} API key (or /cancel). Create it with <b>Enable Reading</b> and "
         "<b>Enable Spot &amp; Margin Trading</b> only; withdrawals must stay off. "
         "I delete your message at once."
     ).format(exchange=exchange)
 
 
 def ask_secret() -> str:
-    return _("Now send the API secret. I delete that message at once too.")
+    return _("Now send the Secret Key. I delete that message at once too.")
 
 
 def bad_key_format() -> str:
@@ -94,28 +94,29 @@ def refused(reason: str) -> str:
     reasons = {
         "withdrawals_enabled": _(
             "This key can withdraw funds, so I refuse it: if it ever leaked, your account could "
-            "be emptied. Create a key with withdrawals disabled and send /keys again."
+            "be emptied. Create a key with withdrawals disabled."
         ),
         "transfer_enabled": _(
             "This key can transfer funds between accounts, so I refuse it. Create a key without "
-            "transfer permissions and send /keys again."
+            "transfer permissions."
         ),
         "no_spot_trading": _(
-            "This key cannot trade spot. Enable Spot &amp; Margin Trading for it and send /keys "
-            "again."
+            "This key cannot trade spot. Enable Spot &amp; Margin Trading for it."
         ),
-        "no_reading": _("This key cannot read your account. Enable Reading and send /keys again."),
+        "no_reading": _("This key cannot read your account. Enable Reading for it."),
     }
-    return reasons.get(
-        reason, _("The exchange refused this key's permissions. Check them and send /keys again.")
-    )
+    return reasons.get(reason, _("The exchange refused this key's permissions. Check them."))
 
 
 def auth_failed() -> str:
     return _(
         "The exchange rejected this key or secret. Check that you copied both completely and "
-        "that the key is active, then send /keys again."
+        "that the key is active."
     )
+
+
+def send_key_again() -> str:
+    return _("Send the API key again (then its secret), or /cancel.")
 
 
 def exchange_down() -> str:
@@ -149,6 +150,20 @@ def ask_cmc_key() -> str:
 
 def cmc_saved() -> str:
     return _("CoinMarketCap key saved. The index strategy uses it from now on.")
+
+
+def cmc_rejected() -> str:
+    return _(
+        "CoinMarketCap rejected this key, so I did not save it. Check it in your CoinMarketCap "
+        "account and send /cmckey again."
+    )
+
+
+def cmc_unavailable() -> str:
+    return _(
+        "CoinMarketCap is not answering, so I could not check the key and did not save it. "
+        "Please send /cmckey again in a few minutes."
+    )
 
 
 def cmc_deleted() -> str:
