@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -62,6 +63,9 @@ class Settings(BaseSettings):
     # A slot enqueued this long ago with no run row is sent again (Redis lost it).
     queue_resend_after_seconds: float = Field(default=180.0, gt=0)
     leader_retry_seconds: float = Field(default=5.0, gt=0)
+    # The address the exchange sees this bot's requests from, shown when a key is connected so
+    # the user can restrict the key to it; without it no IP tip is shown (a guess could be wrong).
+    public_ip: str | None = None
 
     @field_validator("encryption_keys", mode="before")
     @classmethod
@@ -118,6 +122,13 @@ class Settings(BaseSettings):
             # Telegram's rule for secret_token is 1-256 of these; fewer than 32 is guessable.
             raise ValueError("must be 32 to 256 characters of A-Z, a-z, 0-9, _ and -")
         return value
+
+    @field_validator("public_ip")
+    @classmethod
+    def _public_ip(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return str(ipaddress.ip_address(value.strip()))  # ValueError names a malformed address
 
     @field_validator("default_language")
     @classmethod

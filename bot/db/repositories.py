@@ -170,6 +170,17 @@ class RunRepository(_Repository):
                 totals[currency] = totals.get(currency, Decimal(0)) + Decimal(str(amount))
         return {currency: amount for currency, amount in totals.items() if amount}
 
+    async def traded(self, user_id: int, run_ids: list[int]) -> set[int]:
+        """Which of these runs filled at least one order (chart markers)."""
+        if not run_ids:
+            return set()
+        rows = await self.session.scalars(
+            select(Order.run_id)
+            .where(Order.user_id == user_id, Order.run_id.in_(run_ids), Order.filled > 0)
+            .distinct()
+        )
+        return set(rows)
+
 
 class OrderRepository(_Repository):
     async def add(self, user_id: int, run_id: int, **fields: Any) -> Order:

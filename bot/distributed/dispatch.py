@@ -111,6 +111,10 @@ class Dispatcher:
                     await session.execute(update(User).where(User.id.in_(uids)).values(shard=shard))
         return {uid: shard or self._settings.worker_shard for uid, shard in shards.items()}
 
+    async def public_ip(self, user_id: int) -> str | None:
+        """The egress IP of the user's shard (SHARD_IPS), to restrict their key to."""
+        return self._settings.shard_ips.get(await self.shard_of(user_id))
+
     # --- enqueue -----------------------------------------------------------------------------
 
     async def enqueue(

@@ -8,14 +8,32 @@ from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot.errors import ValidationError
+from bot.i18n import fmt_timedelta
 
 MAX_INPUT = 1000
 MAX_ASSETS = 50
 MAX_INTERVAL = timedelta(days=30)
 _SYMBOL = re.compile(r"^[A-Z0-9]{1,15}$")
 _NUMBER = re.compile(r"^\d{1,12}(?:[.,]\d{1,8})?%?$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_INTERVAL = re.compile(r"(\d{1,6})\s*([smhdw])")
+# Interval units as people type them, English and Ukrainian (`6h`, `6г`, `90хв`, `2д`, `1тиж`).
+_UNITS = {
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+    "d": 86400,
+    "w": 604800,
+    "с": 1,
+    "сек": 1,
+    "хв": 60,
+    "г": 3600,
+    "год": 3600,
+    "д": 86400,
+    "дн": 86400,
+    "т": 604800,
+    "тиж": 604800,
+}
+_UNIT_PATTERN = "|".join(sorted(_UNITS, key=len, reverse=True))  # longest first: `год` before `г`
+_INTERVAL = re.compile(rf"(\d{{1,6}})\s*({_UNIT_PATTERN})")
 
 
 def _bounded(text: str) -> str:
@@ -78,7 +96,7 @@ def parse_weights(text: str) -> dict[str, Decimal]:
 
 
 def parse_interval(text: str) -> timedelta:
-    """`6h`, `90m`, `2d`, `1w`, `1h30m` (units s, m, h, d, w)."""
+    """`6h`, `90m`, `2d`, `1w`, `1h30m`; Ukrainian units too: `6г`, `90хв`, `2д`, `1тиж`."""
     text = _bounded(text).lower().replace(" ", "")
     if not text or _INTERVAL.sub("", text):
         raise ValidationError(
@@ -95,9 +113,8 @@ def check_interval(
 ) -> timedelta:
     if interval.total_seconds() < min_seconds:
         raise ValidationError(
-            "The shortest interval is {minimum} seconds ({minutes} minutes). Example: /interval 1h",
-            minimum=min_seconds,
-            minutes=min_seconds // 60,
+            "The shortest interval is {duration}. Example: /interval 1h",
+            duration=fmt_timedelta(timedelta(seconds=min_seconds)),
         )
     if interval > max_interval:
         raise ValidationError("The longest interval is 30 days. Example: /interval 1w")
@@ -141,6 +158,45 @@ def parse_timezone(name: str) -> ZoneInfo:
         raise ValidationError(
             "Unknown timezone {name}. Use an IANA name, e.g. /timezone Europe/Kyiv", name=name[:40]
         ) from error
+
+
+# A timezone the Telegram language suggests (offered beside Kyiv and UTC in /settings).
+_ZONE_BY_LANGUAGE = {
+    "uk": "Europe/Kyiv",
+    "pl": "Europe/Warsaw",
+    "de": "Europe/Berlin",
+    "fr": "Europe/Paris",
+    "es": "Europe/Madrid",
+    "it": "Europe/Rome",
+    "pt": "Europe/Lisbon",
+    "pt-br": "America/Sao_Paulo",
+    "nl": "Europe/Amsterdam",
+    "cs": "Europe/Prague",
+    "sk": "Europe/Bratislava",
+    "ro": "Europe/Bucharest",
+    "hu": "Europe/Budapest",
+    "bg": "Europe/Sofia",
+    "lt": "Europe/Vilnius",
+    "lv": "Europe/Riga",
+    "et": "Europe/Tallinn",
+    "fi": "Europe/Helsinki",
+    "sv": "Europe/Stockholm",
+    "da": "Europe/Copenhagen",
+    "nb": "Europe/Oslo",
+    "tr": "Europe/Istanbul",
+    "ka": "Asia/Tbilisi",
+    "kk": "Asia/Almaty",
+    "he": "Asia/Jerusalem",
+    "ja": "Asia/Tokyo",
+    "ko": "Asia/Seoul",
+    "en-gb": "Europe/London",
+}
+
+
+def guess_timezone(language_code: str | None) -> str | None:
+    """The IANA zone a Telegram language code suggests (`pl` -> Europe/Warsaw), if any."""
+    code = (language_code or "").lower()
+    return _ZONE_BY_LANGUAGE.get(code) or _ZONE_BY_LANGUAGE.get(code.split("-", 1)[0])
 
 
 def _zones() -> set[str]:

@@ -95,12 +95,16 @@ def fixed_weights(weights: Mapping[str, Decimal], known_assets: set[str]) -> dic
 
 
 def equal_weights(assets: Iterable[str], known_assets: set[str]) -> dict[str, Decimal]:
-    unique = sorted(set(assets))
+    """Equal shares in the order the user named the assets; the rounding remainder (0.01 for
+    three) goes to the last one, so `BTC ETH SOL` reads 33.33, 33.33, 33.34."""
+    unique = list(dict.fromkeys(assets))
     if len(unique) < 2:
         raise InvalidTargets("Name at least two assets. Example: /targets equal BTC ETH SOL")
     _unknown(unique, known_assets)
-    share = HUNDRED / len(unique)
-    return _finish(dict.fromkeys(unique, share))
+    share = (HUNDRED / len(unique)).quantize(STEP, rounding=ROUND_DOWN)
+    weights = dict.fromkeys(unique, share)
+    weights[unique[-1]] += HUNDRED - share * len(unique)
+    return weights
 
 
 def check_cap(cap: Decimal, count: int) -> None:

@@ -11,7 +11,7 @@ from telegram.ext import Application, CommandHandler
 from bot import jobs
 from bot.db.types import utcnow
 from bot.handlers.base import BotContext, handles_user_errors, reply
-from bot.views import settings as views
+from bot.views import admin as views
 
 ADMIN_PAUSE_REASON = "admin"
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -63,6 +65,33 @@ def user_error_text(error: UserError) -> str:
     return _(error.message).format(**params)
 
 
+# Set while a main-menu button runs a command: the command's first reply replaces the menu
+# message (with a way back to the menu) instead of adding one more message per tap.
+_in_place: ContextVar[InlineKeyboardButton | None] = ContextVar("in_place", default=None)
+
+
+@contextmanager
+def replies_in_place(back: InlineKeyboardButton) -> Iterator[None]:
+    """The first `reply` inside edits the pressed button's message and adds `back` to it."""
+    token = _in_place.set(back)
+    try:
+        yield
+    finally:
+        _in_place.reset(token)
+
+
+def _with_row(
+    keyboard: InlineKeyboardMarkup | None, back: InlineKeyboardButton
+) -> InlineKeyboardMarkup:
+    rows = [list(row) for row in keyboard.inline_keyboard] if keyboard else []
+    action = str(back.callback_data or "").split("|", 2)[:2]
+    for row in rows:
+        for button in row:
+            if str(button.callback_data or "").split("|", 2)[:2] == action:
+                return InlineKeyboardMarkup(rows)  # it has its own way back already
+    return InlineKeyboardMarkup([*rows, [back]])
+
+
 async def reply(
     update: Update,
     text: str,
@@ -72,6 +101,11 @@ async def reply(
     chat = update.effective_chat
     if chat is None:
         return None
+    back = _in_place.get()
+    if back is not None and update.callback_query is not None:
+        _in_place.set(None)  # only the first reply replaces the menu
+        edited = await edit(update, text, _with_row(keyboard, back))
+        return edited if isinstance(edited, Message) else None
     return await chat.send_message(
         common.fit_message(text), reply_markup=keyboard, disable_web_page_preview=True
     )
@@ -137,10 +171,28 @@ async def answer(update: Update, text: str | None = None) -> None:
     await _answer_quietly(update, text)
 
 
+# Telegram wants one answer per button press; whichever layer answers first (a gate, the
+# menu, a handler, the error path) wins, the rest are no-ops. The gate starts a fresh set for
+# each update; the var lives in the update's task.
+_answered: ContextVar[set[str] | None] = ContextVar("answered", default=None)
+
+
+def new_update_started() -> None:
+    """Called first for every update: nothing answered yet."""
+    _answered.set(set())
+
+
 async def _answer_quietly(update: Update, text: str | None = None) -> None:
     query = update.callback_query
     if query is None:
         return
+    answered = _answered.get()
+    if answered is None:
+        answered = set()
+        _answered.set(answered)
+    if query.id in answered:
+        return
+    answered.add(query.id)
     try:
         await query.answer(text)
     except TelegramError:  # an old query can no longer be answered; nothing to do

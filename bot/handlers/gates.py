@@ -15,7 +15,13 @@ from telegram.ext import (
 )
 
 from bot.handlers import dialogs, pasted_keys
-from bot.handlers.base import MAX_INPUT_CHARS, BotContext, _answer_quietly, reply
+from bot.handlers.base import (
+    MAX_INPUT_CHARS,
+    BotContext,
+    _answer_quietly,
+    new_update_started,
+    reply,
+)
 from bot.handlers.updates import throttled_for
 from bot.i18n import _, language_from_telegram, set_locale
 from bot.views import common
@@ -85,6 +91,7 @@ async def _refuse_group(update: Update) -> None:
 async def gate(update: Update, context: BotContext) -> None:
     """Only new private messages and button presses of the chat's own user go on; refuse the
     rest politely (or silently, when nobody asked us anything) and stop."""
+    new_update_started()
     user = update.effective_user
     set_locale(language_from_telegram(user.language_code if user else None))
     chat = update.effective_chat

@@ -62,6 +62,9 @@ async def performance_command(update: Update, context: BotContext) -> None:
             list(perf.series),
             title=views.performance_chart_title(),
             quote=perf.quote,
+            timezone=account.timezone,
+            hold=list(perf.hold_series),
+            trades=list(perf.traded_at),
         )
         chat = update.effective_chat
         if chat is not None:

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 KIND = "keys"
 CMC_KIND = "cmckey"
+SECRET_STEPS = frozenset({"key", "secret"})
 
 
 @handles_user_errors
@@ -40,8 +41,20 @@ async def keys_command(update: Update, context: BotContext) -> None:
         await reply(update, views.pasted_key_deleted())
     if not await _checks_left(update, context, account.user_id):
         return
-    dialogs.begin(context, Dialog(KIND, "exchange", secret_steps=frozenset({"key", "secret"})))
+    if len(views.EXCHANGES) == 1:  # nothing to choose: straight to the key
+        code, name = views.EXCHANGES[0]
+        _begin_key_step(context, code)
+        await reply(update, views.ask_key(name))
+        return
+    dialogs.begin(context, Dialog(KIND, "exchange", secret_steps=SECRET_STEPS))
     await reply(update, views.choose_exchange(), views.exchange_keyboard(context.button))
+
+
+def _begin_key_step(context: BotContext, exchange: str) -> None:
+    """A fresh dialog waiting for the key (nothing secret carried over from an earlier try)."""
+    dialog = Dialog(KIND, "key", secret_steps=SECRET_STEPS)
+    dialog.values["exchange"] = exchange
+    dialogs.begin(context, dialog)
 
 
 async def _checks_left(update: Update, context: BotContext, user_id: int) -> bool:
@@ -116,30 +129,37 @@ async def key_step(update: Update, context: BotContext, dialog: Dialog) -> None:
 
 async def _connect(update: Update, context: BotContext, dialog: Dialog, secret: str) -> None:
     account = context.require_account()
+    exchange = dialog.values["exchange"]
     dialogs.end(context)  # whatever the check says, the secrets leave memory with the dialog
     if not await _checks_left(update, context, account.user_id):
         return
     await reply(update, views.checking())
     try:
         account = await context.services.keys.connect(
-            account.user_id,
-            exchange_id=dialog.values["exchange"],
-            api_key=dialog.values["api_key"],
-            secret=secret,
+            account.user_id, exchange_id=exchange, api_key=dialog.values["api_key"], secret=secret
         )
     except TooManyKeyChecks as error:
         await reply(update, views.too_many_checks(max(1, math.ceil(error.retry_after / 60))))
         return
     except PermissionDenied as error:
-        await reply(update, views.refused(getattr(error, "reason", "")))
+        await _try_again(update, context, exchange, views.refused(getattr(error, "reason", "")))
         return
     except AuthenticationFailed:
-        await reply(update, views.auth_failed())
+        await _try_again(update, context, exchange, views.auth_failed())
         return
     except TemporaryExchangeError:
         await reply(update, views.exchange_down())
         return
-    await reply(update, views.connected(account))
+    ip = context.services.settings.public_ip
+    if context.services.queue is not None:  # the IP of the workers that will use the key
+        ip = await context.services.queue.public_ip(account.user_id) or ip
+    await reply(update, views.connected(account, ip))
+
+
+async def _try_again(update: Update, context: BotContext, exchange: str, why: str) -> None:
+    """A rejected key: say why, and keep the dialog open for the next key (or /cancel)."""
+    _begin_key_step(context, exchange)
+    await reply(update, why + "\n\n" + views.send_key_again())
 
 
 @handles_user_errors
@@ -180,6 +200,7 @@ async def cmckey_command(update: Update, context: BotContext) -> None:
 
 
 async def _store_cmc(update: Update, context: BotContext, text: str, deleted: bool) -> None:
+    """Check the key with one CoinMarketCap request, then store it; a rejected key is not."""
     account = context.require_account()
     if not deleted:
         dialogs.end(context)
@@ -192,6 +213,14 @@ async def _store_cmc(update: Update, context: BotContext, text: str, deleted: bo
         return
     register_secret(value)  # the key alone, not the command around it
     dialogs.end(context)
+    try:
+        await context.services.marketcap.check_key(value)
+    except AuthenticationFailed:
+        await reply(update, views.cmc_rejected())
+        return
+    except TemporaryExchangeError:
+        await reply(update, views.cmc_unavailable())
+        return
     await context.services.accounts.set_cmc_key(account.user_id, value)
     await reply(update, views.cmc_saved())
 

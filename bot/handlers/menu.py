@@ -8,8 +8,17 @@ from telegram import BotCommand, BotCommandScopeChat, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.handlers.base import BotContext, answer, edit, expired_button, handles_user_errors, reply
-from bot.i18n import language_from_telegram, set_locale
+from bot.handlers.base import (
+    BotContext,
+    answer,
+    edit,
+    expired_button,
+    handles_user_errors,
+    replies_in_place,
+    reply,
+)
+from bot.i18n import _, language_from_telegram, set_locale
+from bot.services.accounts import Account
 from bot.views import common, start
 from bot.views.start import LANGUAGE_NAMES
 
@@ -59,16 +68,23 @@ async def language_chosen(update: Update, context: BotContext) -> None:
     if code not in LANGUAGE_NAMES:
         await expired_button(update, context)
         return
-    account = await context.services.accounts.set_language(account.user_id, code)
-    set_locale(code)
+    await switch_language(context, account, code)
     await answer(update)
     await edit(update, start.language_changed())
+
+
+async def switch_language(context: BotContext, account: Account, code: str) -> Account:
+    """Store the language, speak it from this reply on, and localize this chat's command menu."""
+    account = await context.services.accounts.set_language(account.user_id, code)
+    set_locale(code)
+    context.account = account
     try:
         await context.bot.set_my_commands(
             _commands(code), scope=BotCommandScopeChat(account.telegram_id)
         )
     except TelegramError:  # the menu is a convenience; the language switch already happened
         pass
+    return account
 
 
 @handles_user_errors
@@ -77,6 +93,11 @@ async def menu_pressed(update: Update, context: BotContext) -> None:
     from bot.handlers import history, keys, rebalance, settings
 
     _action, target = context.callback or ("", "")
+    await answer(update)
+    if target == "home":
+        account = context.require_account()
+        await edit(update, start.welcome(account, False), start.main_menu(account, context.button))
+        return
     actions = {
         "portfolio": rebalance.portfolio_command,
         "rebalance": rebalance.rebalance_command,
@@ -86,15 +107,25 @@ async def menu_pressed(update: Update, context: BotContext) -> None:
         "keys": keys.keys_command,
     }
     action = actions.get(target)
-    await answer(update)
     if action is None:
         await expired_button(update, context)
         return
-    await action(update, context)
+    with replies_in_place(context.button(_("« Menu"), "menu", "home")):
+        await action(update, context)
+
+
+MAX_COMMAND_CHARS = 32  # Telegram's own limit for a command name
 
 
 async def unknown_input(update: Update, _context: BotContext) -> None:
-    """Anything no handler took: say so and point at /help."""
+    """Anything no handler took: an unknown command gets the closest real one, the rest /help."""
+    message = update.message
+    text = (message.text or "") if message is not None else ""
+    if text.startswith("/") and len(text) > 1:
+        command = text.split(maxsplit=1)[0][1:].split("@", 1)[0][:MAX_COMMAND_CHARS]
+        if command:
+            await reply(update, common.unknown_command(command, common.closest_command(command)))
+            return
     await reply(update, common.not_understood())
 
 

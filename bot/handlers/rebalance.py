@@ -9,6 +9,7 @@ from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.db.models import RunTrigger
+from bot.db.types import utcnow
 from bot.errors import (
     AuthenticationFailed,
     PermissionDenied,
@@ -60,12 +61,18 @@ async def chart_pressed(update: Update, context: BotContext) -> None:
         preview = await _preview(update, context)
         if preview is None:
             return
+    account = context.require_account()
     png = await asyncio.to_thread(
         charts.allocation_chart,
         preview.current_weights,
         preview.target_weights,
         title=views.chart_title(),
         labels=views.chart_labels(),
+        threshold=preview.threshold,
+        total=preview.total_value,
+        quote=preview.quote,
+        when=preview.created_at or utcnow(),
+        timezone=account.timezone,
     )
     chat = update.effective_chat
     if chat is not None:

@@ -102,7 +102,7 @@ async def status_command(update: Update, context: BotContext) -> None:
     await reply(update, views.status_text(account))
 
 
-async def _apply_interval(context: BotContext, account: Account, seconds: int) -> Account:
+async def apply_interval(context: BotContext, account: Account, seconds: int) -> Account:
     account = await context.services.accounts.set_interval(account.user_id, seconds)
     if account.is_running:
         account = await _reschedule(context, account, utcnow() + timedelta(seconds=seconds))
@@ -120,7 +120,7 @@ async def interval_command(update: Update, context: BotContext) -> None:
     interval = check_interval(
         parse_interval(text), min_seconds=context.services.settings.min_interval_seconds
     )
-    account = await _apply_interval(context, account, int(interval.total_seconds()))
+    account = await apply_interval(context, account, int(interval.total_seconds()))
     await reply(update, views.interval_set(account))
 
 
@@ -137,7 +137,7 @@ async def interval_chosen(update: Update, context: BotContext) -> None:
             min_seconds=context.services.settings.min_interval_seconds,
         ).total_seconds()
     )
-    account = await _apply_interval(context, account, seconds)
+    account = await apply_interval(context, account, seconds)
     await answer(update)
     await edit(update, views.interval_set(account))
 

@@ -23,6 +23,9 @@ from bot.views import targets as views
 MAX_INDEX_SIZE = 50
 MAX_LISTED = 50  # assets in `/targets equal`, exclusions in `/index`
 MAX_SYMBOL = 15
+# Keywords as typed in either language: `/targets порівну BTC ETH`, `/index 10 макс 25 без DOGE`.
+EQUAL_WORDS = frozenset({"equal", "порівну"})
+INDEX_WORDS = {"cap": "cap", "max": "cap", "макс": "cap", "exclude": "exclude", "без": "exclude"}
 
 
 def _text(context: BotContext) -> str:
@@ -102,7 +105,7 @@ async def targets_command(update: Update, context: BotContext) -> None:
         return
     known, _tradable = await _known_assets(context, account)
     words = text.split()
-    if words[0].lower() == "equal":
+    if words[0].lower() in EQUAL_WORDS:
         assets = _symbols(words[1:])
         if len(assets) < 2:
             raise ValidationError("Name at least two assets, e.g. /targets equal BTC ETH SOL")
@@ -132,8 +135,8 @@ def parse_index_args(words: list[str]) -> tuple[int, Decimal | None, list[str]]:
     mode = ""
     for word in words[1:]:
         lowered = word.lower().strip(",")
-        if lowered in ("cap", "exclude"):
-            mode = lowered
+        if lowered in INDEX_WORDS:
+            mode = INDEX_WORDS[lowered]
         elif mode == "cap" and cap is None:
             cap = parse_percent(word)
             if cap <= 0:

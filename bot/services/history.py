@@ -50,6 +50,9 @@ class Performance:
     fees: dict[str, Decimal]
     series: tuple[tuple[datetime, Decimal], ...]
     dry_run: bool = False  # the paper wallet's series, or the live account's
+    # The first snapshot's holdings valued at each later snapshot's prices (buy and hold).
+    hold_series: tuple[tuple[datetime, Decimal], ...] = ()
+    traded_at: tuple[datetime, ...] = ()  # snapshots taken after a run that traded
 
 
 def _pct(now: Decimal, start: Decimal) -> Decimal | None:
@@ -143,6 +146,9 @@ class HistoryService:
             repos = Repositories(session)
             series = await repos.snapshots.series(user_id, dry_run=dry_run)
             fees = await repos.runs.total_fees(user_id, dry_run=dry_run)
+            traded = await repos.runs.traded(
+                user_id, [s.run_id for s in series if s.run_id is not None]
+            )
         if not series:
             return None
         first, last = series[0], series[-1]
@@ -167,7 +173,31 @@ class HistoryService:
             fees=fees,
             series=tuple((s.taken_at, s.total_value) for s in series),
             dry_run=dry_run,
+            hold_series=hold_series(series),
+            traded_at=tuple(s.taken_at for s in series if s.run_id in traded),
         )
+
+
+def hold_series(snapshots: list[Any]) -> tuple[tuple[datetime, Decimal], ...]:
+    """What the first snapshot's holdings were worth at each snapshot, priced from that
+    snapshot's own holdings (value / amount); an asset no longer held keeps its last price."""
+    if not snapshots:
+        return ()
+    first = snapshots[0]
+    amounts = {a: Decimal(str(_amount(h))) for a, h in (first.holdings or {}).items()}
+    prices: dict[str, Decimal] = {}
+    points = []
+    for snapshot in snapshots:
+        for asset, holding in (snapshot.holdings or {}).items():
+            amount = Decimal(str(_amount(holding)))
+            value = holding.get("value") if isinstance(holding, dict) else None
+            if amount > 0 and value not in (None, ""):
+                prices[asset] = Decimal(str(value)) / amount
+        if any(asset not in prices for asset, amount in amounts.items() if amount):
+            continue  # a holding never priced yet: no honest point
+        total = sum((amount * prices[a] for a, amount in amounts.items() if amount), Decimal(0))
+        points.append((snapshot.taken_at, total))
+    return tuple(points)
 
 
 def _dec(value: Any) -> Decimal | None:

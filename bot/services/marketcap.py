@@ -115,6 +115,12 @@ class MarketCapService:
             entries = await self._coingecko()
         return entries[:limit]
 
+    async def check_key(self, cmc_api_key: str) -> None:
+        """One CoinMarketCap request with the key before it is saved (its ranking is then cached
+        for the user's first /index). Raises AuthenticationFailed for a key CoinMarketCap
+        refuses, RateLimited or MarketCapUnavailable when it cannot tell."""
+        await self.top(1, cmc_api_key=cmc_api_key)
+
     async def close(self) -> None:
         """Stop in-flight refreshes and close the HTTP session if this service created it."""
         tasks = list(self._inflight.values())

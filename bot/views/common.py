@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import html
 import re
 
@@ -15,6 +16,14 @@ def escape(value: object) -> str:
     """HTML-escape anything that did not come from our catalogs: exchange asset names and
     symbols, permission names, text a user typed, before it enters an HTML message."""
     return html.escape(str(value), quote=False)
+
+
+EXCHANGE_NAMES = {"binance": "Binance"}
+
+
+def exchange_name(exchange_id: str) -> str:
+    """How the exchange spells itself (`Binance`), not ccxt's id (`binance`)."""
+    return EXCHANGE_NAMES.get(exchange_id, exchange_id.capitalize())
 
 
 def fit_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
@@ -73,9 +82,48 @@ def command_menu(language: str) -> list[tuple[str, str]]:
     return [(name, translate(str(description.msgid), language)) for name, description in COMMANDS]
 
 
+# /help in groups, each command once; a command in COMMANDS but in no group (a new one) is
+# listed under the last group, so nothing is ever missing from /help.
+HELP_GROUPS: tuple[tuple[LazyString, tuple[str, ...]], ...] = (
+    (N_("Getting started"), ("start", "keys", "targets", "index", "help")),
+    (N_("Trading"), ("rebalance", "run", "stop", "threshold", "interval", "next", "dryrun")),
+    (N_("Information"), ("status", "portfolio", "history", "performance")),
+    (
+        N_("Account"),
+        (
+            "settings",
+            "notify",
+            "language",
+            "timezone",
+            "cmckey",
+            "deletekeys",
+            "deleteme",
+            "cancel",
+        ),
+    ),
+)
+
+
+def help_groups() -> list[tuple[str, list[str]]]:
+    """(group title, command names) for /help, every command of COMMANDS exactly once."""
+    known = {name for name, _description in COMMANDS}
+    groups = [(str(title), [n for n in names if n in known]) for title, names in HELP_GROUPS]
+    grouped = {name for _title, names in groups for name in names}
+    groups[-1][1].extend(name for name, _description in COMMANDS if name not in grouped)
+    return groups
+
+
 def help_text() -> str:
-    lines = [_("<b>Commands</b>")]
-    lines += [f"/{name} — {description}" for name, description in COMMANDS]
+    descriptions = {name: str(description) for name, description in COMMANDS}
+    lines = [
+        _("<b>First steps</b>"),
+        _("1. /keys: connect your exchange with a key that can trade spot but cannot withdraw."),
+        _("2. /targets BTC 50 ETH 30 USDT 20: choose the weights to keep."),
+        _("3. /rebalance: see the plan and confirm it; /run keeps rebalancing on a schedule."),
+    ]
+    for title, names in help_groups():
+        lines += ["", f"<b>{title}</b>"]
+        lines += [f"/{name} — {descriptions[name]}" for name in names]
     lines.append("")
     lines.append(
         _(
@@ -84,6 +132,20 @@ def help_text() -> str:
         )
     )
     return "\n".join(lines)
+
+
+def unknown_command(command: str, suggestion: str | None) -> str:
+    text = _("Unknown command /{command}.").format(command=escape(command))
+    if suggestion:
+        text += " " + _("Did you mean /{suggestion}?").format(suggestion=suggestion)
+    return text + " " + _("Send /help to see all commands.")
+
+
+def closest_command(command: str) -> str | None:
+    """The real command nearest to a mistyped one (`/stauts` -> `status`), if any is close."""
+    names = [name for name, _description in COMMANDS]
+    matches = difflib.get_close_matches(command.lower(), names, n=1, cutoff=0.6)
+    return matches[0] if matches else None
 
 
 def not_understood() -> str:

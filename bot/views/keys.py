@@ -6,9 +6,9 @@ from typing import Any
 
 from telegram import InlineKeyboardMarkup
 
-from bot.i18n import _, ngettext
+from bot.i18n import N_, LazyString, _, ngettext
 from bot.services.accounts import Account
-from bot.views.common import escape
+from bot.views.common import escape, exchange_name
 from bot.views.start import ButtonFactory
 
 EXCHANGES = (("binance", "Binance"),)
@@ -24,14 +24,14 @@ def exchange_keyboard(button: ButtonFactory) -> InlineKeyboardMarkup:
 
 def ask_key(exchange: str) -> str:
     return _(
-        "Send your {exchange} API key. Create it with <b>Enable Reading</b> and "
+        "Send your {exchange} API key (or /cancel). Create it with <b>Enable Reading</b> and "
         "<b>Enable Spot &amp; Margin Trading</b> only; withdrawals must stay off. "
         "I delete your message at once."
     ).format(exchange=exchange)
 
 
 def ask_secret() -> str:
-    return _("Now send the API secret. I delete that message at once too.")
+    return _("Now send the Secret Key. I delete that message at once too.")
 
 
 def bad_key_format() -> str:
@@ -45,19 +45,46 @@ def checking() -> str:
     return _("Checking the key with the exchange…")
 
 
-def connected(account: Account) -> str:
-    permissions: dict[str, Any] = account.permissions or {}
-    granted = [escape(name) for name, on in sorted(permissions.items()) if on is True]
+# Exchange flags in the user's words; flags that are not permissions (ipRestrict) are left out.
+PERMISSION_WORDS: dict[str, LazyString] = {
+    "enableReading": N_("reading"),
+    "can_read": N_("reading"),
+    "enableSpotAndMarginTrading": N_("spot trading"),
+    "can_trade_spot": N_("spot trading"),
+    "enableMargin": N_("margin trading"),
+    "enableFutures": N_("futures"),
+    "enableVanillaOptions": N_("options"),
+    "enablePortfolioMarginTrading": N_("portfolio margin"),
+    "enableFixApiTrade": N_("FIX API trading"),
+    "enableFixReadOnly": N_("FIX API reading"),
+}
+
+
+def permission_words(permissions: dict[str, Any] | None) -> str:
+    """`reading, spot trading`: the granted permissions in words, the known ones in order."""
+    granted = {name for name, on in (permissions or {}).items() if on is True}
+    words: list[str] = []
+    for name, word in PERMISSION_WORDS.items():
+        if name in granted and str(word) not in words:
+            words.append(str(word))
+    return ", ".join(words) or _("none reported")
+
+
+def connected(account: Account, public_ip: str | None = None) -> str:
     lines = [
         _("Connected {exchange}, key {hint}.").format(
-            exchange=escape(account.exchange_id.capitalize()), hint=escape(account.key_hint or "")
+            exchange=escape(exchange_name(account.exchange_id)),
+            hint=escape(account.key_hint or ""),
         ),
-        _("Permissions: {permissions}").format(
-            permissions=", ".join(granted) or _("none reported")
-        ),
+        _("Permissions: {permissions}").format(permissions=permission_words(account.permissions)),
     ]
-    if account.ip_restricted is False:
-        lines.append(_("Tip: restrict the key to this bot's IP address in your exchange settings."))
+    if account.ip_restricted is False and public_ip:
+        lines.append(
+            _(
+                "Tip: in your exchange's API settings, restrict this key to the bot's IP "
+                "address <code>{ip}</code>."
+            ).format(ip=escape(public_ip))
+        )
     lines.append(_("New keys start in dry-run: nothing is traded until you send /dryrun off."))
     if not account.strategy.is_set:
         lines.append(_("Next, set your targets, e.g. /targets BTC 50 ETH 30 USDT 20"))
@@ -68,28 +95,29 @@ def refused(reason: str) -> str:
     reasons = {
         "withdrawals_enabled": _(
             "This key can withdraw funds, so I refuse it: if it ever leaked, your account could "
-            "be emptied. Create a key with withdrawals disabled and send /keys again."
+            "be emptied. Create a key with withdrawals disabled."
         ),
         "transfer_enabled": _(
             "This key can transfer funds between accounts, so I refuse it. Create a key without "
-            "transfer permissions and send /keys again."
+            "transfer permissions."
         ),
         "no_spot_trading": _(
-            "This key cannot trade spot. Enable Spot &amp; Margin Trading for it and send /keys "
-            "again."
+            "This key cannot trade spot. Enable Spot &amp; Margin Trading for it."
         ),
-        "no_reading": _("This key cannot read your account. Enable Reading and send /keys again."),
+        "no_reading": _("This key cannot read your account. Enable Reading for it."),
     }
-    return reasons.get(
-        reason, _("The exchange refused this key's permissions. Check them and send /keys again.")
-    )
+    return reasons.get(reason, _("The exchange refused this key's permissions. Check them."))
 
 
 def auth_failed() -> str:
     return _(
         "The exchange rejected this key or secret. Check that you copied both completely and "
-        "that the key is active, then send /keys again."
+        "that the key is active."
     )
+
+
+def send_key_again() -> str:
+    return _("Send the API key again (then its secret), or /cancel.")
 
 
 def exchange_down() -> str:
@@ -123,6 +151,20 @@ def ask_cmc_key() -> str:
 
 def cmc_saved() -> str:
     return _("CoinMarketCap key saved. The index strategy uses it from now on.")
+
+
+def cmc_rejected() -> str:
+    return _(
+        "CoinMarketCap rejected this key, so I did not save it. Check it in your CoinMarketCap "
+        "account and send /cmckey again."
+    )
+
+
+def cmc_unavailable() -> str:
+    return _(
+        "CoinMarketCap is not answering, so I could not check the key and did not save it. "
+        "Please send /cmckey again in a few minutes."
+    )
 
 
 def cmc_deleted() -> str:

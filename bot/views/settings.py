@@ -1,15 +1,18 @@
-"""Texts and keyboards of /dryrun, /notify, /settings, /deleteme and /admin."""
+"""Texts and keyboards of /dryrun, /notify, /settings (one message that changes in place) and
+/deleteme."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
-from telegram import InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.i18n import _, fmt_decimal
+from bot.i18n import N_, LazyString, _, fmt_decimal
 from bot.services.accounts import Account
+from bot.views.common import escape
 from bot.views.start import LANGUAGE_NAMES, ButtonFactory
-from bot.views.status import interval_text, mode_line
+from bot.views.status import INTERVAL_CHOICES, interval_text, mode_line
 
 
 def notify_names() -> dict[str, str]:
@@ -64,14 +67,16 @@ def notify_text(account: Account) -> str:
     return _("Notifications: {level}. Choose:").format(level=notify_names()[account.notify_level])
 
 
-def notify_keyboard(button: ButtonFactory) -> InlineKeyboardMarkup:
+def notify_keyboard(
+    button: ButtonFactory, current: str | None = None, action: str = "notify", prefix: str = ""
+) -> InlineKeyboardMarkup:
+    """The four levels, two a row, the current one marked."""
     names = notify_names()
-    return InlineKeyboardMarkup(
-        [
-            [button(names["all"], "notify", "all"), button(names["trades"], "notify", "trades")],
-            [button(names["errors"], "notify", "errors"), button(names["off"], "notify", "off")],
-        ]
-    )
+    buttons = [
+        button(marked(names[level], level == current), action, prefix + level)
+        for level in ("all", "trades", "errors", "off")
+    ]
+    return InlineKeyboardMarkup([buttons[:2], buttons[2:]])
 
 
 def notify_set(account: Account) -> str:
@@ -82,31 +87,164 @@ def notify_usage() -> str:
     return _("Use /notify all, /notify trades, /notify errors or /notify off.")
 
 
-def settings_text(account: Account) -> str:
-    return "\n".join(
-        [
-            _("<b>Settings</b>"),
-            _("Interval: {interval}").format(interval=interval_text(account.interval_seconds)),
-            _("Threshold: {threshold} points").format(
-                threshold=fmt_decimal(account.strategy.threshold)
-            ),
-            _("Mode: {mode}").format(
-                mode=_("dry run (simulated)") if account.dry_run else _("LIVE trading")
-            ),
-            _("Notifications: {level}").format(level=notify_names()[account.notify_level]),
-            _("Language: {language}").format(language=LANGUAGE_NAMES.get(account.language, "")),
-            _("Timezone: {tz}").format(tz=account.timezone),
-        ]
-    )
+# --- /settings: one message that changes in place ---------------------------------------------
+
+# The summary's buttons, two a row, in this order; a new setting is one more entry here and an
+# opener in bot/handlers/settings.py.
+SETTING_BUTTONS: tuple[tuple[str, LazyString], ...] = (
+    ("interval", N_("Interval")),
+    ("threshold", N_("Threshold")),
+    ("dryrun", N_("Dry-run")),
+    ("notify", N_("Notifications")),
+    ("language", N_("Language")),
+    ("timezone", N_("Timezone")),
+    ("mintrade", N_("Minimum trade")),
+)
+THRESHOLD_CHOICES = (Decimal(1), Decimal(2), Decimal(5), Decimal(10))
+MIN_TRADE_CHOICES = (Decimal(5), Decimal(10), Decimal(20), Decimal(50), Decimal(100))
+KYIV = "Europe/Kyiv"
+CHECK = "✓ "
+
+
+def marked(label: object, current: bool) -> str:
+    """A choice's label, with a check mark when it is the current value."""
+    return (CHECK if current else "") + str(label)
+
+
+def language_name(code: str) -> str:
+    """The language as a word inside a sentence (`Мова: українська`), not a button label."""
+    names = {"en": _("English"), "uk": _("Ukrainian")}
+    return names.get(code, code)
+
+
+def settings_text(account: Account, changed: str = "") -> str:
+    """The summary; `changed` (a confirmation such as `Interval set to 4 hours.`) goes on top."""
+    lines = [changed, ""] if changed else []
+    lines += [
+        _("<b>Settings</b>"),
+        _("Interval: {interval}").format(interval=interval_text(account.interval_seconds)),
+        _("Threshold: {threshold} points").format(
+            threshold=fmt_decimal(account.strategy.threshold)
+        ),
+        _("Mode: {mode}").format(
+            mode=_("dry run (simulated)") if account.dry_run else _("LIVE trading")
+        ),
+        _("Notifications: {level}").format(level=notify_names()[account.notify_level]),
+        _("Language: {language}").format(language=language_name(account.language)),
+        _("Timezone: {tz}").format(tz=escape(account.timezone)),
+    ]
+    return "\n".join(lines)
 
 
 def settings_keyboard(button: ButtonFactory) -> InlineKeyboardMarkup:
+    buttons = [button(str(label), "set", which) for which, label in SETTING_BUTTONS]
+    rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    rows.append([button(_("« Menu"), "menu", "home")])
+    return InlineKeyboardMarkup(rows)
+
+
+def _with_back(
+    button: ButtonFactory, rows: list[list[InlineKeyboardButton]]
+) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([*rows, [button(_("« Back"), "set", "home")]])
+
+
+def interval_choices(account: Account, button: ButtonFactory) -> InlineKeyboardMarkup:
+    row = [
+        button(marked(label, seconds == account.interval_seconds), "setv", f"interval:{seconds}")
+        for label, seconds in INTERVAL_CHOICES
+    ]
+    return _with_back(button, [row])
+
+
+def threshold_choices(account: Account, button: ButtonFactory) -> InlineKeyboardMarkup:
+    row = [
+        button(
+            marked(
+                _("{threshold} pp").format(threshold=fmt_decimal(points)),
+                points == account.strategy.threshold,
+            ),
+            "setv",
+            f"threshold:{points}",
+        )
+        for points in THRESHOLD_CHOICES
+    ]
+    return _with_back(button, [row])
+
+
+def mintrade_choices(
+    account: Account, button: ButtonFactory, exchange_minimum: Decimal
+) -> InlineKeyboardMarkup:
+    """Presets the exchange accepts (never below its minimum), the current one marked."""
+    amounts = sorted({a for a in MIN_TRADE_CHOICES if a >= exchange_minimum} | {exchange_minimum})
+    row = [
+        button(
+            marked(fmt_decimal(amount), amount == account.strategy.min_trade),
+            "setv",
+            f"mintrade:{amount}",
+        )
+        for amount in amounts[:5]
+    ]
+    return _with_back(button, [row])
+
+
+def dryrun_choices(account: Account, button: ButtonFactory) -> InlineKeyboardMarkup:
+    row = [
+        button(marked(_("Dry-run"), account.dry_run), "setv", "dryrun:on"),
+        button(marked(_("Live trading"), not account.dry_run), "setv", "dryrun:live"),
+    ]
+    return _with_back(button, [row])
+
+
+def notify_choices(account: Account, button: ButtonFactory) -> InlineKeyboardMarkup:
+    rows = notify_keyboard(button, account.notify_level, "setv", "notify:").inline_keyboard
+    return _with_back(button, [list(row) for row in rows])
+
+
+def language_choices(account: Account, button: ButtonFactory) -> InlineKeyboardMarkup:
+    row = [
+        button(marked(name, code == account.language), "setv", f"lang:{code}")
+        for code, name in LANGUAGE_NAMES.items()
+    ]
+    return _with_back(button, [row])
+
+
+def timezone_presets(guess: str | None) -> list[tuple[str, str]]:
+    """(zone, label): Kyiv, UTC, and the zone the user's Telegram language suggests."""
+    presets = [(KYIV, _("Kyiv")), ("UTC", "UTC")]
+    if guess and guess not in (KYIV, "UTC"):
+        presets.append((guess, guess.rsplit("/", 1)[-1].replace("_", " ")))
+    return presets
+
+
+def timezone_choices(
+    account: Account, button: ButtonFactory, guess: str | None
+) -> InlineKeyboardMarkup:
+    row = [
+        button(marked(label, zone == account.timezone), "setv", f"tz:{zone}")
+        for zone, label in timezone_presets(guess)
+    ]
+    return _with_back(button, [row])
+
+
+def timezone_prompt(account: Account) -> str:
+    return _(
+        "Timezone: {tz}. Choose one, or send any IANA name, e.g. /timezone Europe/Warsaw"
+    ).format(tz=escape(account.timezone))
+
+
+def dryrun_prompt(account: Account) -> str:
+    return dryrun_text(account) + "\n\n" + _("Choose the mode:")
+
+
+def live_keyboard_from_settings(button: ButtonFactory) -> InlineKeyboardMarkup:
+    """The live-trading confirmation opened from /settings: either answer returns there."""
     return InlineKeyboardMarkup(
         [
-            [button(_("Interval"), "set", "interval"), button(_("Threshold"), "set", "threshold")],
-            [button(_("Dry-run"), "set", "dryrun"), button(_("Notifications"), "set", "notify")],
-            [button(_("Language"), "set", "language"), button(_("Timezone"), "set", "timezone")],
-            [button(_("Minimum trade"), "set", "mintrade")],
+            [
+                button(_("Yes, trade for real"), "live", "yes.set"),
+                button(_("No"), "live", "no.set"),
+            ]
         ]
     )
 
@@ -123,49 +261,3 @@ def deleteme_keyboard(button: ButtonFactory) -> InlineKeyboardMarkup:
 
 def deleted_everything() -> str:
     return _("All your data is erased. Send /start if you ever want to come back.")
-
-
-def admin_only() -> str:
-    return _("This command is for the bot's operators.")
-
-
-def admin_stats(stats: dict[str, int], paused: bool) -> str:
-    return "\n".join(
-        [
-            _("<b>Admin</b>"),
-            _("Users: {users}").format(users=stats["users"]),
-            _("Active jobs: {active}").format(active=stats["active"]),
-            _("Runs in the last 24 h: {runs}, failed: {failures}").format(
-                runs=stats["runs"], failures=stats["failures"]
-            ),
-            _("Kill switch: {state}").format(state=_("ON (all paused)") if paused else _("off")),
-            _("/admin pause stops every user's automation; /admin resume restarts it."),
-            _("/admin remove <code>user id</code> erases a user and everything of theirs."),
-        ]
-    )
-
-
-def admin_paused(count: int) -> str:
-    return _("Paused automatic rebalancing for {count} user(s).").format(count=count)
-
-
-def admin_resumed(count: int) -> str:
-    return _("Resumed automatic rebalancing for {count} user(s).").format(count=count)
-
-
-def admin_remove_usage() -> str:
-    return _("Say whose account to erase: /admin remove <code>telegram user id</code>")
-
-
-def admin_no_such_user(telegram_id: int) -> str:
-    return _("No user with Telegram id {id}. Nothing was erased.").format(id=telegram_id)
-
-
-def admin_removed(telegram_id: int, *, had_keys: bool) -> str:
-    text = _(
-        "User {id} is erased: automatic rebalancing stopped, their settings, history and "
-        "portfolio records deleted."
-    ).format(id=telegram_id)
-    if had_keys:
-        text += " " + _("Their exchange keys were deleted first.")
-    return text

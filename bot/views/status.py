@@ -6,12 +6,28 @@ from datetime import datetime, timedelta
 
 from telegram import InlineKeyboardMarkup
 
-from bot.i18n import _, fmt_datetime, fmt_decimal, fmt_money, fmt_time_near, fmt_timedelta
+from bot.i18n import (
+    N_,
+    LazyString,
+    _,
+    fmt_datetime,
+    fmt_decimal,
+    fmt_money,
+    fmt_time_near,
+    fmt_timedelta,
+)
 from bot.services.accounts import Account, Strategy
-from bot.views.common import escape
+from bot.views.common import escape, exchange_name
 from bot.views.start import ButtonFactory
 
-INTERVAL_CHOICES = (("1h", 3600), ("4h", 14400), ("12h", 43200), ("1d", 86400), ("1w", 604800))
+# Preset intervals with short labels in the user's language (`1 год`, `1 день`, `1 тиж`).
+INTERVAL_CHOICES: tuple[tuple[LazyString, int], ...] = (
+    (N_("1h"), 3600),
+    (N_("4h"), 14400),
+    (N_("12h"), 43200),
+    (N_("1d"), 86400),
+    (N_("1w"), 604800),
+)
 
 
 def interval_text(seconds: int) -> str:
@@ -26,10 +42,10 @@ def strategy_line(strategy: Strategy) -> str:
         if strategy.index_cap:
             text += ", " + _("cap {cap}%").format(cap=fmt_decimal(strategy.index_cap))
         return text
-    weights = ", ".join(
-        f"{escape(asset)} {fmt_decimal(weight)}%"
-        for asset, weight in sorted(strategy.weights.items(), key=lambda item: -item[1])
-    )
+    items = list(strategy.weights.items())  # equal weights: in the order the user named them
+    if strategy.kind != "equal":
+        items.sort(key=lambda item: -item[1])
+    weights = ", ".join(f"{escape(asset)} {fmt_decimal(weight)}%" for asset, weight in items)
     if strategy.kind == "equal":
         return _("equal weights: {weights}").format(weights=weights)
     return _("fixed weights: {weights}").format(weights=weights)
@@ -80,7 +96,7 @@ def status_text(account: Account) -> str:
         _("Mode: {mode}").format(mode=mode),
         _("Exchange: {exchange}").format(
             exchange=(
-                f"{account.exchange_id} {account.key_hint or ''}".strip()
+                f"{exchange_name(account.exchange_id)} {account.key_hint or ''}".strip()
                 if account.has_keys
                 else _("not connected (/keys)")
             )
@@ -184,7 +200,7 @@ def interval_prompt(account: Account) -> str:
 
 def interval_keyboard(button: ButtonFactory) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
-        [[button(label, "interval", str(seconds)) for label, seconds in INTERVAL_CHOICES]]
+        [[button(str(label), "interval", str(seconds)) for label, seconds in INTERVAL_CHOICES]]
     )
 
 

@@ -5,21 +5,33 @@ from __future__ import annotations
 from decimal import Decimal
 
 from bot.i18n import _, fmt_decimal, fmt_money
-from bot.services.accounts import Account
+from bot.services.accounts import Account, Strategy
 from bot.views.common import escape
 from bot.views.status import strategy_line
 
 
-def weights_table(weights: dict[str, Decimal]) -> str:
-    rows = sorted(weights.items(), key=lambda item: (-item[1], item[0]))
+def weights_table(weights: dict[str, Decimal], *, in_order: bool = False) -> str:
+    """One line per asset, largest first; `in_order` keeps the order given (equal weights)."""
+    rows = list(weights.items())
+    if not in_order:
+        rows.sort(key=lambda item: (-item[1], item[0]))
     return "\n".join(f"• {escape(asset)}: {fmt_decimal(weight)}%" for asset, weight in rows)
+
+
+def _kind_line(strategy: Strategy) -> str:
+    """What the strategy is, without the weights (the table below lists them)."""
+    if strategy.weights and strategy.kind == "equal":
+        return _("equal weights")
+    if strategy.weights and strategy.kind == "fixed":
+        return _("fixed weights")
+    return strategy_line(strategy)
 
 
 def current_targets(account: Account) -> str:
     strategy = account.strategy
-    lines = [_("<b>Targets</b>: {strategy}").format(strategy=strategy_line(strategy))]
+    lines = [_("<b>Targets</b>: {strategy}").format(strategy=_kind_line(strategy))]
     if strategy.weights:
-        lines.append(weights_table(strategy.weights))
+        lines.append(weights_table(strategy.weights, in_order=strategy.kind == "equal"))
     lines.append(
         _("Threshold: {threshold} points. Quote asset: {quote}.").format(
             threshold=fmt_decimal(strategy.threshold), quote=strategy.quote
@@ -37,7 +49,8 @@ def current_targets(account: Account) -> str:
 
 def targets_set(weights: dict[str, Decimal], kind: str) -> str:
     title = _("Equal weights set:") if kind == "equal" else _("Target weights set:")
-    return "\n".join([title, weights_table(weights), _("Preview a rebalance with /rebalance.")])
+    table = weights_table(weights, in_order=kind == "equal")
+    return "\n".join([title, table, _("Preview a rebalance with /rebalance.")])
 
 
 def index_set(

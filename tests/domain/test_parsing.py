@@ -75,6 +75,52 @@ def test_intervals() -> None:
             parse_interval(bad)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("6г", timedelta(hours=6)),
+        ("6 год", timedelta(hours=6)),
+        ("90хв", timedelta(minutes=90)),
+        ("2д", timedelta(days=2)),
+        ("3 дн", timedelta(days=3)),
+        ("1тиж", timedelta(weeks=1)),
+        ("1т", timedelta(weeks=1)),
+        ("1г30хв", timedelta(minutes=90)),
+        ("6Г", timedelta(hours=6)),
+    ],
+)
+def test_intervals_in_ukrainian_units(text: str, expected: timedelta) -> None:
+    assert parse_interval(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["6ч", "хв", "2 дні", "1 тиждень"])
+def test_unknown_ukrainian_units_are_refused(bad: str) -> None:
+    with pytest.raises(ValidationError):
+        parse_interval(bad)
+
+
+def test_the_shortest_interval_is_told_in_words() -> None:
+    from bot.i18n import use_locale
+
+    with use_locale("en"), pytest.raises(ValidationError) as caught:
+        check_interval(timedelta(minutes=5), min_seconds=900)
+    assert caught.value.params["duration"] == "15 minutes"
+    with use_locale("uk"), pytest.raises(ValidationError) as caught:
+        check_interval(timedelta(minutes=5), min_seconds=900)
+    assert caught.value.params["duration"] == "15 хвилин"
+
+
+def test_timezone_guess_from_the_telegram_language() -> None:
+    from bot.domain.parsing import guess_timezone
+
+    assert guess_timezone("uk") == "Europe/Kyiv"
+    assert guess_timezone("pl") == "Europe/Warsaw"
+    assert guess_timezone("pt-BR") == "America/Sao_Paulo"
+    assert guess_timezone("de-AT") == "Europe/Berlin"
+    assert guess_timezone("en") is None
+    assert guess_timezone(None) is None
+
+
 def test_percent() -> None:
     assert parse_percent("2,5") == Decimal("2.5")
     assert parse_percent("5%") == Decimal(5)

@@ -81,3 +81,10 @@ def test_index_only_tradable() -> None:
         ENTRIES, size=3, cap=None, exclusions=set(), tradable={"ETH", "XRP", "ADA"}
     )
     assert set(weights) == {"ETH", "XRP", "ADA"}
+
+
+def test_equal_weights_keep_the_users_order_and_give_the_remainder_to_the_last() -> None:
+    weights = equal_weights(["SOL", "BTC", "ETH"], KNOWN)
+    assert list(weights) == ["SOL", "BTC", "ETH"]
+    assert weights == {"SOL": Decimal("33.33"), "BTC": Decimal("33.33"), "ETH": Decimal("33.34")}
+    assert list(equal_weights(["BTC", "ETH", "BTC", "SOL"], KNOWN)) == ["BTC", "ETH", "SOL"]

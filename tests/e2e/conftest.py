@@ -80,6 +80,7 @@ class World:
     exchange: FakeBinance
     settings: Settings
     app: BotApplication | None = None
+    caps: FakeMarketCaps | None = None
 
     def chat(self, chat_id: int, language: str = "en") -> Chat:
         return Chat(self.telegram, chat_id, language)
@@ -94,7 +95,7 @@ async def stopped_world(tmp_path: Path) -> AsyncIterator[World]:
         FakeMarketCaps() as caps,
     ):
         settings = e2e_settings(telegram, exchange, caps, f"sqlite+aiosqlite:///{tmp_path}/bot.db")
-        yield World(telegram, exchange, settings)
+        yield World(telegram, exchange, settings, caps=caps)
         # The fake refuses malformed HTML as Telegram does; no test may have sent any.
         assert telegram.html_errors == []
 
@@ -118,8 +119,7 @@ async def connect(
     secret = "S" * 48 + f"{chat.chat_id:016d}"
     world.exchange.add_account(api_key, secret, balances)
     await chat.ask("/start")
-    prompt = await chat.ask("/keys")
-    await chat.press(prompt, "Binance")
+    await chat.ask("/keys")  # one exchange offered: straight to the key
     await chat.ask(api_key)
     chat.send(secret)
     await chat.reply()  # checking

@@ -35,16 +35,17 @@ async def test_keys_with_key_and_secret_on_one_line_is_deleted(world: World) -> 
     message_id, answer = await _pasted(world, 8602, "/keys my-key-0123456789 my-secret-0123456")
     assert message_id in world.telegram.deleted[8602]
     assert "deleted it" in answer
-    assert "Which exchange" in (await world.chat(8602).reply()).text
+    assert "API key" in (await world.chat(8602).reply()).text  # one exchange: straight to the key
 
 
-async def test_a_key_pasted_at_the_choose_exchange_step_is_deleted(world: World) -> None:
+async def test_a_key_pasted_right_after_keys_is_deleted(world: World) -> None:
+    # One exchange offered: /keys asks for the key at once, so this is the key, and it goes.
     chat = world.chat(8603)
     await chat.ask("/start")
     await chat.ask("/keys")
     message_id, answer = await _pasted(world, 8603, KEY)
     assert message_id in world.telegram.deleted[8603]
-    assert "deleted it" in answer
+    assert "Secret Key" in answer
 
 
 async def test_a_failed_delete_outside_the_dialog_says_delete_and_regenerate(
@@ -79,12 +80,11 @@ async def test_the_dialog_stops_when_the_secret_cannot_be_deleted(world: World) 
     chat = world.chat(8606)
     world.exchange.add_account(KEY, SECRET, {"USDT": "100"})
     await chat.ask("/start")
-    prompt = await chat.ask("/keys")
-    await chat.press(prompt, "Binance")
+    await chat.ask("/keys")  # one exchange offered: straight to the key
     world.telegram.inject("deleteMessage", "400", chat_id=8606)
     asked = await chat.ask(KEY)  # the key's message stays: the user is told, the dialog goes on
     assert "delete it yourself" in asked.text
-    assert "secret" in asked.text
+    assert "secret" in asked.text.lower()
     world.telegram.inject("deleteMessage", "400", chat_id=8606)
     answer = await chat.ask(SECRET)
     assert "did not save" in answer.text
@@ -115,8 +115,7 @@ async def test_a_secret_sent_after_the_dialog_timed_out_that_stays_is_told(
 ) -> None:
     chat = world.chat(8608)
     await chat.ask("/start")
-    prompt = await chat.ask("/keys")
-    await chat.press(prompt, "Binance")
+    await chat.ask("/keys")  # one exchange offered: straight to the key
     assert world.app is not None
     dialog = world.app.chat_data[8608][dialogs.DIALOG_KEY]
     dialog.started -= dialogs.DIALOG_TIMEOUT_SECONDS + 1  # the user comes back too late

@@ -24,7 +24,12 @@ async def test_no_secret_leaks_anywhere(tmp_path: Path) -> None:
     saved = (root.level, list(root.handlers))
     setup_logging("DEBUG", stream)  # the most talkative production setting
     try:
-        async with FakeTelegram() as telegram, FakeBinance() as exchange, FakeMarketCaps() as caps:
+        cmc_key = "0c9a4b2e-5d6f-4a1b-8c3d-2e4f6a8b0c1d"
+        async with (
+            FakeTelegram() as telegram,
+            FakeBinance() as exchange,
+            FakeMarketCaps(cmc_keys=(cmc_key,)) as caps,
+        ):
             settings = e2e_settings(
                 telegram, exchange, caps, f"sqlite+aiosqlite:///{tmp_path}/bot.db"
             )
@@ -72,7 +77,12 @@ async def test_debug_logs_of_a_key_connect_hold_no_ciphertext_nor_sql_parameters
     saved = (root.level, list(root.handlers))
     setup_logging("DEBUG", stream)
     try:
-        async with FakeTelegram() as telegram, FakeBinance() as exchange, FakeMarketCaps() as caps:
+        cmc_key = "0c9a4b2e-5d6f-4a1b-8c3d-2e4f6a8b0c1d"
+        async with (
+            FakeTelegram() as telegram,
+            FakeBinance() as exchange,
+            FakeMarketCaps(cmc_keys=(cmc_key,)) as caps,
+        ):
             settings = e2e_settings(
                 telegram, exchange, caps, f"sqlite+aiosqlite:///{tmp_path}/bot.db"
             )

@@ -45,10 +45,9 @@ async def test_key_dialog_mistakes_and_cancel(world: World) -> None:
     chat = world.chat(8003)
     world.exchange.add_account("W" * 64, "X" * 64, {"USDT": "10"}, enableWithdrawals=True)
     await chat.ask("/start")
-    prompt = await chat.ask("/keys")
-    typed = await chat.ask("hello")  # text where a button was expected
-    assert "exchange" in typed.text.lower()
-    await chat.press(prompt, "Binance")
+    asked = await chat.ask("/keys")
+    assert "Binance API key" in asked.text  # one exchange offered: no exchange step
+    assert "/cancel" in asked.text
     bad = chat.send("not a key")
     answer = await chat.reply()
     assert "does not look like an API key" in answer.text
@@ -58,8 +57,18 @@ async def test_key_dialog_mistakes_and_cancel(world: World) -> None:
     await chat.reply()  # checking
     refused = await chat.reply()
     assert "withdraw" in refused.text
+    assert "Send the API key again" in refused.text  # the dialog stays open
     status = await chat.ask("/status")
     assert "not connected" in status.text  # nothing stored
+    world.exchange.add_account("G" * 64, "H" * 64, {"USDT": "10"})
+    asked = await chat.ask("G" * 64)  # no /keys again: the dialog waited for the next key
+    assert "Secret Key" in asked.text
+    chat.send("H" * 64)
+    await chat.reply()  # checking
+    connected = await chat.reply()
+    assert "Connected Binance" in connected.text
+    assert "Permissions: reading, spot trading" in connected.text
+    assert "IP" not in connected.text  # PUBLIC_IP is not set: no tip with a useless address
     await chat.ask("/keys")
     cancelled = await chat.ask("/cancel")
     assert "Cancelled" in cancelled.text
@@ -94,3 +103,26 @@ async def test_a_key_that_stops_working_pauses_automation(world: World) -> None:
     await asyncio.sleep(0.5)
     status = await chat.ask("/status")
     assert "paused" in status.text
+
+
+async def test_cmc_key_is_checked_before_it_is_saved(world: World) -> None:
+    from tests.fakes.marketcap import CMC, DEFAULT_CMC_KEY
+
+    assert world.caps is not None
+    chat = world.chat(8006)
+    await chat.ask("/start")
+    rejected = await chat.ask("/cmckey " + "q" * 24)
+    assert "rejected" in rejected.text
+    assert world.app is not None
+    accounts = world.app.bot_data["services"].accounts
+    account = await accounts.find(8006)
+    assert account is not None
+    assert not account.has_cmc_key
+    await chat.ask("/cmckey")
+    before = world.caps.requests[CMC]
+    saved = await chat.ask(DEFAULT_CMC_KEY)
+    assert "saved" in saved.text
+    assert world.caps.requests[CMC] == before + 1  # one request checked it
+    account = await accounts.find(8006)
+    assert account is not None
+    assert account.has_cmc_key
