@@ -238,3 +238,60 @@ async def test_redis_losing_everything_mid_wave_still_runs_each_slot_once(
     assert all(count == 1 for _user, count in per_user)
     for name in ("w1", "w2"):
         assert "Traceback" not in workers.log(name) or "NOGROUP" in workers.log(name)
+
+
+async def test_a_stopping_worker_lets_reading_runs_go_back_and_finishes_trading_ones(
+    pg_url: str, redis_url: str, fakes, tmp_path: Path, workers_factory
+) -> None:
+    exchange, caps = fakes
+    reading, trading = await add_users(
+        pg_url, 2, exchange=exchange, live=True, start=LIVE_START, weights=THREE_BUYS
+    )
+    settings = settings_for(pg_url, redis_url, exchange, caps)
+    engine = make_engine(pg_url)
+    sessions = make_session_factory(engine)
+    queue = Dispatcher(settings, sessions)
+    env = env_for(pg_url, redis_url, exchange, caps, QUEUE_IDLE_TIMEOUT_SECONDS="3")
+    workers = Workers(env, tmp_path)
+    workers_factory.append(workers)
+    first = await workers.start("first")
+    try:
+        # The trading user's run is placing orders (slowly) when SIGTERM arrives; the other
+        # user's run is still reading its balances (slowly).
+        exchange.inject("/api/v3/order", "latency", delay=1.5, count=None, method="POST")
+        assert await queue.enqueue(trading, RunTrigger.AUTO, "s20261201T090000")
+
+        async def trading_started() -> bool:
+            return any(r.path == "/api/v3/order" for r in exchange.requests)
+
+        await _until(trading_started, 60, "the first run to place an order")
+        exchange.inject("/sapi/v3/asset/getUserAsset", "latency", delay=30.0, count=1)
+        assert await queue.enqueue(reading, RunTrigger.AUTO, "s20261201T090000")
+
+        async def reading_started() -> bool:
+            return any(r.path == "/sapi/v3/asset/getUserAsset" for r in exchange.requests[-5:])
+
+        await _until(reading_started, 60, "the second run to read balances")
+        first.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(first.wait(), timeout=60)
+        assert first.returncode == 0, workers.log("first")[-3000:]
+        async with sessions() as session:
+            runs = {r.user_id: r for r in await session.scalars(select(RebalanceRun))}
+        assert runs[trading].status == RunStatus.SUCCEEDED.value  # it finished its orders
+        assert reading not in runs  # let go before anything was recorded
+        exchange.clear_faults()
+        await workers.start("second")
+
+        async def finished() -> bool:
+            await queue.tick()
+            return await _open_slots(sessions) == 0
+
+        await _until(finished, 90, "the let-go run to be delivered again", every=1.0)
+    finally:
+        await workers.stop_all()
+        await queue.close()
+    async with sessions() as session:
+        per_user = Counter(r.user_id for r in await session.scalars(select(RebalanceRun)))
+    await engine.dispose()
+    assert per_user == Counter({reading: 1, trading: 1})
+    assert "let go" in workers.log("first")
