@@ -65,9 +65,9 @@ async def _users(
 ) -> list[int]:
     engine = make_engine(PG)
     accounts = AccountService(make_session_factory(engine), CredentialVault([MASTER]))
-    ids = []
     weights = {"BTC": Decimal(40), "ETH": Decimal(30), "BNB": Decimal(30)}
-    for i in range(first, first + count):
+
+    async def one(i: int) -> int:
         account, _ = await accounts.register(500_000 + i, language="en")
         if live:
             key, secret = "K" * 48 + f"{i:016d}", "S" * 48 + f"{i:016d}"
@@ -84,7 +84,11 @@ async def _users(
         await accounts.set_strategy(account.user_id, Strategy(weights=weights))
         await accounts.set_dry_run(account.user_id, not live)
         await accounts.set_schedule(account.user_id, running=running)
-        ids.append(account.user_id)
+        return account.user_id
+
+    ids: list[int] = []
+    for start in range(first, first + count, 16):  # set-up only: 16 at a time
+        ids += await asyncio.gather(*(one(i) for i in range(start, min(start + 16, first + count))))
     await engine.dispose()
     return ids
 
@@ -98,7 +102,7 @@ def _settings(exchange: FakeBinance, caps: FakeMarketCaps) -> Settings:
         coingecko_api_url=caps.coingecko_url,
         coinmarketcap_api_url=caps.cmc_url,
         exchange_rate_limit=False,
-        max_concurrent_runs=16,
+        max_concurrent_runs=8,
         _env_file=None,  # type: ignore[call-arg]
     )
 
@@ -115,7 +119,7 @@ async def _workers(exchange: FakeBinance, caps: FakeMarketCaps, log: Path) -> li
         "COINMARKETCAP_API_URL": caps.cmc_url,
         "EXCHANGE_RATE_LIMIT": "false",
         "LOG_LEVEL": "WARNING",
-        "MAX_CONCURRENT_RUNS": "16",
+        "MAX_CONCURRENT_RUNS": "8",
     }
     processes = []
     for n in range(WORKERS):
@@ -200,7 +204,9 @@ async def _embedded(
 ) -> dict[str, Any]:
     """The same runs in one process, as `make run` does them: at most MAX_CONCURRENT_RUNS at
     once, each through the same RunHandler."""
-    settings = _settings(exchange, caps).model_copy(update={"queue_url": None})
+    settings = _settings(exchange, caps).model_copy(
+        update={"queue_url": None, "max_concurrent_runs": 32}  # the embedded default
+    )
     services = await Services.create(settings)
     t0 = time.monotonic()
     try:
