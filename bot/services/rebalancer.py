@@ -24,16 +24,11 @@ from bot.domain.planner import TradePlan, rescale_buys
 from bot.domain.valuation import price_in_quote
 from bot.errors import (
     AuthenticationFailed,
-    ClockSkew,
     CredentialsError,
-    ExchangeError,
     NotConfigured,
-    PermissionDenied,
     ReadsThrottled,
     RunInProgress,
     ShuttingDown,
-    TemporaryExchangeError,
-    UserError,
 )
 from bot.services.accounts import Account, AccountService, Credentials
 from bot.services.budgets import budget_user, interactive
@@ -41,6 +36,7 @@ from bot.services.execution import OrderExecutor
 from bot.services.kill_switch import KillSwitch
 from bot.services.ratelimit import Admission, UpdateRateLimiter
 from bot.services.reconcile import Reconciler
+from bot.services.run_checks import Refused, checked_snapshot
 from bot.services.run_drain import Draining
 from bot.services.run_finish import RunRecorder, status_of
 from bot.services.run_lock import RunGuard, RunLocks
@@ -52,32 +48,12 @@ from bot.services.run_snapshot import Snapshot, read_snapshot
 
 log = logging.getLogger(__name__)
 
-READ_FAILURES: tuple[tuple[type[ExchangeError], Problem], ...] = (
-    (AuthenticationFailed, Problem.AUTH),
-    (PermissionDenied, Problem.PERMISSION),
-    (ClockSkew, Problem.CLOCK),
-    (TemporaryExchangeError, Problem.UNAVAILABLE),
-)
-
-
-def _detail(error: UserError) -> dict[str, Any]:
-    """A user error's msgid and fields, so the view can say exactly what is wrong."""
-    return {"message": error.message, "params": {k: str(v) for k, v in error.params.items()}}
-
 
 @dataclass
 class _Attempt:
     run_id: int | None = None
     slot: str | None = None
     resume: Resume | None = None
-
-
-class _Refused(Exception):
-    """A run that cannot plan: recorded as failed with this problem."""
-
-    def __init__(self, problem: Problem, error: str, detail: dict[str, Any] | None = None) -> None:
-        super().__init__(error)
-        self.problem, self.error, self.detail = problem, error, detail
 
 
 class Rebalancer:
@@ -262,7 +238,7 @@ class Rebalancer:
     ) -> RunResult:
         try:
             snap, credentials = await self._checked_snapshot(account, credentials)
-        except _Refused as refused:
+        except Refused as refused:
             resumed = attempt.resume.run_id if attempt.resume is not None else None
             return await self._recorder.record_failure(
                 account,
@@ -319,38 +295,13 @@ class Rebalancer:
     async def _checked_snapshot(
         self, account: Account, credentials: Credentials | None
     ) -> tuple[Snapshot, Credentials | None]:
-        """The snapshot a plan may be made from, or _Refused saying why there is none."""
-        if await self.kill_switch.is_on():
-            raise _Refused(Problem.HALTED, "halted")
-        if credentials is None and not account.dry_run:  # dry-run trades a paper wallet
-            missing = NotConfigured("Connect your exchange first with /keys.")
-            raise _Refused(Problem.NOT_CONFIGURED, "not_configured", _detail(missing))
-        if not account.dry_run and account.unsettled_orders:
-            remaining = await self.reconciler.reconcile_user(account.user_id, everything=True)
-            if Reconciler.blocking(remaining, utcnow()):
-                raise _Refused(Problem.UNRESOLVED, "unresolved")
-        try:
-            snap = await self._snapshot(account, credentials)
-        except ExchangeError as error:
-            problem = next((p for kind, p in READ_FAILURES if isinstance(error, kind)), None)
-            if problem is None:
-                raise
-            raise _Refused(problem, type(error).__name__) from error
-        except (ShuttingDown, RunInProgress):
-            raise
-        except NotConfigured as error:  # no targets (or a market-cap key that stopped working)
-            raise _Refused(Problem.NOT_CONFIGURED, "not_configured", _detail(error)) from error
-        except UserError as error:  # the targets no longer work (a delisted asset, ...)
-            raise _Refused(Problem.TARGETS, "targets", _detail(error)) from error
-        quote = account.strategy.quote
-        unpriced = sorted(
-            a
-            for a, w in snap.targets.items()
-            if w > 0 and price_in_quote(a, quote, snap.prices, snap.markets) is None
+        return await checked_snapshot(
+            account,
+            credentials,
+            kill_switch=self.kill_switch,
+            reconciler=self.reconciler,
+            read=self._snapshot,
         )
-        if unpriced:  # its weight would count as drift for ever: trade nothing instead
-            raise _Refused(Problem.NO_PRICES, "no_prices", {"assets": unpriced})
-        return snap, credentials
 
     async def _execute(
         self,
