@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     user_updates_burst: int = Field(default=10, ge=1)
     user_updates_per_minute: float = Field(default=20.0, gt=0)
     key_checks_per_hour: int = Field(default=5, ge=1)
+    # How long a send that failed on a 5xx or a network error is retried before it is left
+    # for the next start (reports) or given up (replies).
+    send_retry_seconds: float = Field(default=60.0, ge=0)
 
     @field_validator("encryption_keys", mode="before")
     @classmethod
