@@ -163,10 +163,11 @@ def _zone(tz: str | ZoneInfo) -> ZoneInfo:
     return tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
 
 
-def fmt_datetime(value: datetime, tz: str | ZoneInfo) -> str:
+def fmt_datetime(value: datetime, tz: str | ZoneInfo, *, seconds: bool = False) -> str:
     if value.tzinfo is None:
         raise ValueError("fmt_datetime needs an aware datetime")
-    return babel_datetime(value.astimezone(_zone(tz)), "d MMM y, HH:mm", locale=_locale())
+    pattern = "d MMM y, HH:mm:ss" if seconds else "d MMM y, HH:mm"
+    return babel_datetime(value.astimezone(_zone(tz)), pattern, locale=_locale())
 
 
 def fmt_date(value: datetime, tz: str | ZoneInfo) -> str:

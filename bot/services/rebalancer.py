@@ -166,7 +166,7 @@ class Rebalancer:
         if credentials is None and not account.dry_run:
             raise NotConfigured("Connect your exchange first with /keys.")
         snap = await self._snapshot(account, credentials)
-        preview = preview_of(user_id, account, plan_for(snap))
+        preview = preview_of(user_id, account, plan_for(snap), snap.prices)
         if not account.dry_run:
             blocking = await self._blocking_orders(user_id)
             preview = replace(preview, unsettled_orders=len(blocking))
@@ -248,7 +248,7 @@ class Rebalancer:
                 account, trigger, refused.problem, refused.error, refused.detail
             )
         plan = plan_for(snap)
-        preview = preview_of(account.user_id, account, plan)
+        preview = preview_of(account.user_id, account, plan, snap.prices)
         started = utcnow()
         status = (
             RunStatus.EXECUTING if plan.needs_rebalance and not plan.is_empty else RunStatus.SKIPPED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -33,7 +34,20 @@ def fee_reserve(plan: TradePlan) -> Any:
     return plan.total_value * DEFAULT_FEE_RESERVE
 
 
-def preview_of(user_id: int, account: Account, plan: TradePlan) -> Preview:
+def _base_amount(leg: Any, prices: Mapping[str, Decimal]) -> Decimal | None:
+    """The leg's size in its market's base: a sell's amount, a buy's cost at the price now."""
+    if leg.amount is not None:
+        return Decimal(leg.amount)
+    price = prices.get(leg.symbol)
+    if leg.cost is None or not price:
+        return None
+    return Decimal(leg.cost) / Decimal(price)
+
+
+def preview_of(
+    user_id: int, account: Account, plan: TradePlan, prices: Mapping[str, Decimal] | None = None
+) -> Preview:
+    """What the chat shows of a plan: sells first, then buys."""
     valuation = plan.valuation
     legs = tuple(
         LegView(
@@ -44,6 +58,7 @@ def preview_of(user_id: int, account: Account, plan: TradePlan) -> Preview:
             amount=leg.amount,
             value=leg.value,
             cost=leg.cost,
+            base_amount=_base_amount(leg, prices or {}),
         )
         for leg in (*plan.sells, *plan.buys)
     )
@@ -105,6 +120,7 @@ def stored_legs(preview: Preview) -> list[dict[str, Any]]:
             "amount": None if leg.amount is None else str(leg.amount),
             "cost": None if leg.cost is None else str(leg.cost),
             "value": str(leg.value),
+            "base_amount": None if leg.base_amount is None else str(leg.base_amount),
         }
         for leg in preview.legs
     ]
@@ -125,6 +141,7 @@ def shown_preview(user_id: int, row: Any) -> Preview:
             amount=dec(leg.get("amount")),
             value=Decimal(str(leg["value"])),
             cost=dec(leg.get("cost")),
+            base_amount=dec(leg.get("base_amount")),
         )
         for leg in row.legs
     )
@@ -170,4 +187,5 @@ def plan_json(preview: Preview) -> dict[str, Any]:
             for d in preview.dropped
         ],
         "targets": {asset: str(weight) for asset, weight in preview.target_weights.items()},
+        "weights": {asset: str(weight) for asset, weight in preview.current_weights.items()},
     }
