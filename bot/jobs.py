@@ -20,6 +20,7 @@ from bot.views import notifications
 
 if TYPE_CHECKING:
     from bot.handlers.base import BotContext
+    from bot.views.start import ButtonFactory
 
 BotApplication = Application[Any, Any, Any, Any, Any, Any]
 
@@ -150,8 +151,11 @@ async def send_unreported(application: BotApplication) -> int:
             with use_locale(account.language):
                 text = notifications.result_message(result, account.notify_level)
         if text is not None:
+            keyboard = notifications.run_keyboard(
+                result, buttons_for(application, account.telegram_id)
+            )
             try:
-                await application.bot.send_message(account.telegram_id, text)
+                await application.bot.send_message(account.telegram_id, text, reply_markup=keyboard)
                 sent += 1
             except Forbidden:
                 await services.accounts.mark_blocked(result.user_id, True)
@@ -282,8 +286,23 @@ async def _pause(
     await _send(context, data, text, result)
 
 
+def buttons_for(application: BotApplication, chat_id: int) -> ButtonFactory:
+    """Signed buttons for a message the bot sends on its own (no update to answer)."""
+    signer = application.bot_data["signer"]
+    return lambda text, action, payload: signer.button(text, chat_id, action, payload)
+
+
+def quiet_key(result: RunResult) -> str:
+    """What a "no rebalance needed" push is about: a new one goes out when this changes."""
+    targets = ",".join(f"{a}:{w}" for a, w in sorted(result.targets.items()))
+    return f"{result.dry_run}|{result.threshold}|{targets}"
+
+
 async def notify(context: BotContext, data: JobData, level: str, result: RunResult) -> None:
     text = notifications.result_message(result, level)
+    if text is not None and notifications.is_quiet(result):
+        due = await context.services.history.quiet_report_due(data.user_id, quiet_key(result))
+        text = text if due else None
     if text is None:
         await context.services.rebalancer.mark_notified(data.user_id, result)
         return
@@ -291,8 +310,13 @@ async def notify(context: BotContext, data: JobData, level: str, result: RunResu
 
 
 async def _send(context: BotContext, data: JobData, text: str, result: RunResult | None) -> None:
+    keyboard = (
+        None
+        if result is None
+        else notifications.run_keyboard(result, buttons_for(context.application, data.chat_id))
+    )
     try:
-        await context.bot.send_message(data.chat_id, text)
+        await context.bot.send_message(data.chat_id, text, reply_markup=keyboard)
     except Forbidden:
         log.info("user %s blocked the bot; marked, no more messages", data.user_id)
         await context.services.accounts.mark_blocked(data.user_id, True)

@@ -81,15 +81,38 @@ async def rebalance_command(update: Update, context: BotContext) -> None:
     await _show_preview(update, context, preview)
 
 
+KEPT_PREVIEWS = 5  # rendered previews kept per chat, to be kept as the record on Confirm
+
+
+@handles_user_errors
+async def retry_pressed(update: Update, context: BotContext) -> None:
+    """[Retry now] under a failed run: a fresh preview to confirm, as /rebalance."""
+    await answer(update)
+    await rebalance_command(update, context)
+
+
 async def _show_preview(
     update: Update, context: BotContext, preview: Preview, head: str = ""
 ) -> None:
-    text = (head + "\n\n" if head else "") + views.preview_text(preview)
+    text = (head + "\n\n" if head else "") + views.preview_message(preview)
     if not preview.legs or preview.preview_id is None:
         await reply(update, text)
         return
+    if context.chat_data is not None:
+        kept: dict[int, str] = context.chat_data.setdefault("preview_texts", {})
+        kept[preview.preview_id] = views.preview_text(preview)
+        for old in sorted(kept)[:-KEPT_PREVIEWS]:
+            del kept[old]
     keyboard = views.confirm_keyboard(context.button, str(preview.preview_id))
     await reply(update, text, keyboard)
+
+
+def _record_of(context: BotContext, shown: Preview) -> str:
+    """The preview text the user confirmed (re-rendered from the stored plan after a restart)."""
+    kept = context.chat_data.get("preview_texts", {}) if context.chat_data is not None else {}
+    if shown.preview_id is not None and shown.preview_id in kept:
+        return str(kept.pop(shown.preview_id))
+    return views.preview_text(shown)
 
 
 def _preview_id(context: BotContext) -> int | None:
@@ -110,16 +133,24 @@ async def confirm_pressed(update: Update, context: BotContext) -> None:
         if preview_id is None:
             raise PreviewExpired("This preview has expired. Send /rebalance for a fresh one.")
         shown = await rebalancer.previews.take(account.user_id, preview_id)
-    except PreviewExpired:
-        await edit(update, views.preview_expired())
+    except PreviewExpired:  # said apart, so a record already confirmed stays as it is
+        await reply(update, views.preview_expired())
         return
-    await edit(update, views.simulating() if shown.dry_run else views.working())
+    record = _record_of(context, shown)
+    status = views.simulating() if shown.dry_run else views.working()
+    await edit(update, views.preview_with(record, status))
     result = await rebalancer.run(account.user_id, RunTrigger.MANUAL, shown)
     fresh = result.fresh_preview
     if result.problem == Problem.MARKET_MOVED and fresh is not None:
+        await edit(update, views.preview_with(record, views.not_traded()))
         await _show_preview(update, context, fresh, views.preview_changed())
     else:
-        await reply(update, notifications.result_text(result))
+        report = notifications.result_text(result)
+        await edit(
+            update,
+            views.preview_with(record, report),
+            notifications.run_keyboard(result, context.button),
+        )
     await rebalancer.mark_notified(account.user_id, result)
 
 
@@ -138,4 +169,5 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     application.add_handler(CallbackQueryHandler(chart_pressed, pattern=r"^chart\|"))
     application.add_handler(CommandHandler("rebalance", rebalance_command))
     application.add_handler(CallbackQueryHandler(confirm_pressed, pattern=r"^rb_ok\|"))
+    application.add_handler(CallbackQueryHandler(retry_pressed, pattern=r"^retry\|"))
     application.add_handler(CallbackQueryHandler(cancel_pressed, pattern=r"^rb_no\|"))

@@ -58,6 +58,17 @@ async def run_command(update: Update, context: BotContext) -> None:
 @handles_user_errors
 async def stop_command(update: Update, context: BotContext) -> None:
     """Stop automatic rebalancing for this user only."""
+    await _stop(update, context)
+
+
+@handles_user_errors
+async def pause_pressed(update: Update, context: BotContext) -> None:
+    """[Pause auto] under a report: the same as /stop."""
+    await answer(update)
+    await _stop(update, context)
+
+
+async def _stop(update: Update, context: BotContext) -> None:
     account = context.require_account()
     if not account.is_running:
         await reply(update, views.already_stopped())
@@ -148,6 +159,7 @@ async def timezone_command(update: Update, context: BotContext) -> None:
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     application.add_handler(CommandHandler("run", run_command))
     application.add_handler(CommandHandler("stop", stop_command))
+    application.add_handler(CallbackQueryHandler(pause_pressed, pattern=r"^pause\|"))
     application.add_handler(CommandHandler("status", status_command))
     application.add_handler(CommandHandler("interval", interval_command))
     application.add_handler(CallbackQueryHandler(interval_chosen, pattern=r"^interval\|"))

@@ -8,6 +8,7 @@ from telegram import InlineKeyboardMarkup
 
 from bot.i18n import _, fmt_decimal, fmt_money, fmt_percent
 from bot.services.run_result import Preview
+from bot.views import tables
 from bot.views.common import escape
 from bot.views.start import ButtonFactory
 
@@ -75,9 +76,32 @@ def chart_labels() -> tuple[str, str]:
     return _("Current"), _("Target")
 
 
+def mode_label(dry_run: bool) -> str:
+    """The run's mode as every report and preview names it."""
+    return _("DRY RUN (paper wallet)") if dry_run else _("LIVE: real orders")
+
+
+def _side(side: str) -> str:
+    return _("Sell") if side == "sell" else _("Buy")
+
+
+def legs_table(preview: Preview) -> str:
+    """Sells first (the plan's order): side, amount in the market's base, approximate value."""
+    rows = [
+        [
+            _side(leg.side),
+            tables.amount(leg.base_amount) if leg.base_amount is not None else "?",
+            tables.short(leg.base),
+            tables.fixed(leg.value, 2),
+        ]
+        for leg in preview.legs
+    ]
+    header = [_("Order"), _("Amount"), "", "≈" + tables.short(preview.quote)]
+    return tables.table(header, rows, right=[False, True, False, True])
+
+
 def preview_text(preview: Preview) -> str:
-    mode = _("DRY RUN (simulated)") if preview.dry_run else _("LIVE: real orders")
-    lines = [_("<b>Rebalance preview</b> — {mode}").format(mode=mode)]
+    lines = [_("<b>Rebalance preview</b> — {mode}").format(mode=mode_label(preview.dry_run))]
     if not preview.legs:
         if preview.needs_rebalance:
             lines.append(_("Nothing can be traded: every trade is below the exchange minimums."))
@@ -91,20 +115,7 @@ def preview_text(preview: Preview) -> str:
                 )
             )
         return "\n".join(lines)
-    for leg in preview.legs:
-        side = _("Sell") if leg.side == "sell" else _("Buy")
-        amount = (
-            f"{fmt_decimal(leg.amount)} " if leg.amount is not None and leg.side == "sell" else ""
-        )
-        lines.append(
-            _("• {side} {amount}{asset} ≈ {value} ({symbol})").format(
-                side=side,
-                amount=amount,
-                asset=escape(leg.asset),
-                value=fmt_money(leg.value, preview.quote),
-                symbol=escape(leg.symbol),
-            )
-        )
+    lines.append(legs_table(preview))
     lines.append(
         _("Estimated fees: {fees}").format(fees=fmt_money(preview.estimated_fees, preview.quote))
     )
@@ -122,8 +133,19 @@ def preview_text(preview: Preview) -> str:
                 "until it does."
             )
         )
-    lines.append(_("This preview expires in 2 minutes."))
     return "\n".join(lines)
+
+
+def preview_message(preview: Preview) -> str:
+    """The preview as first sent: the record, plus how long it can be confirmed."""
+    if not preview.legs:
+        return preview_text(preview)
+    return preview_text(preview) + "\n" + _("This preview expires in 2 minutes.")
+
+
+def preview_with(preview_record: str, status: str) -> str:
+    """The preview the user confirmed, kept, with what became of it below."""
+    return preview_record + "\n\n" + status
 
 
 def _dropped_lines(preview: Preview) -> list[str]:
@@ -166,6 +188,10 @@ def working() -> str:
 
 def simulating() -> str:
     return _("Simulating…")
+
+
+def not_traded() -> str:
+    return _("Not traded: things changed since this preview.")
 
 
 def preview_changed() -> str:
