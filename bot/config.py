@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # How long a send that failed on a 5xx or a network error is retried before it is left
     # for the next start (reports) or given up (replies).
     send_retry_seconds: float = Field(default=60.0, ge=0)
+    # An answer that waits on the exchange longer than this first shows an interim line.
+    interim_after_seconds: float = Field(default=1.0, ge=0)
 
     @field_validator("encryption_keys", mode="before")
     @classmethod

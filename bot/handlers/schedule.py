@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import jobs
@@ -80,9 +80,23 @@ async def _stop(update: Update, context: BotContext) -> None:
 
 @handles_user_errors
 async def status_command(update: Update, context: BotContext) -> None:
-    """Everything about the automation in one message."""
-    account = context.require_account()
-    await reply(update, views.status_text(account))
+    """The home screen: mode and automation, value, largest drift, last run."""
+    await home_screen(update, context, context.require_account())
+
+
+async def home_screen(
+    update: Update,
+    context: BotContext,
+    account: Account,
+    keyboard: InlineKeyboardMarkup | None = None,
+) -> None:
+    """Value and drift read now (shared prices, the user's budget) or, if the exchange is slow,
+    the last known ones with their time."""
+    async with context.progress(update) as progress:
+        home = await context.services.home.numbers(
+            account.user_id, dry_run=account.dry_run, quote=account.strategy.quote
+        )
+        await progress.answer(views.status_text(account, home), keyboard)
 
 
 async def _apply_interval(context: BotContext, account: Account, seconds: int) -> Account:

@@ -44,7 +44,14 @@ from bot.services.reconcile import Reconciler
 from bot.services.run_drain import Draining
 from bot.services.run_finish import RunRecorder, status_of
 from bot.services.run_lock import RunGuard, RunLocks
-from bot.services.run_plan import fee_reserve, matches, plan_for, plan_json, preview_of
+from bot.services.run_plan import (
+    fee_reserve,
+    holdings_preview,
+    matches,
+    plan_for,
+    plan_json,
+    preview_of,
+)
 from bot.services.run_preview import PreviewStore
 from bot.services.run_result import Preview, Problem, RunResult
 from bot.services.run_snapshot import Snapshot, read_snapshot
@@ -137,14 +144,18 @@ class Rebalancer:
                 result[asset] = price
         return result
 
-    async def _snapshot(self, account: Account, credentials: Credentials | None) -> Snapshot:
+    async def _snapshot(
+        self, account: Account, credentials: Credentials | None, *, with_targets: bool = True
+    ) -> Snapshot:
         """Reads only, so a stopping process may let it go (see `drain`)."""
         async with self.draining.interruptible():
-            return await read_snapshot(self._hubs, account, credentials, self.market_caps)
+            return await read_snapshot(
+                self._hubs, account, credentials, self.market_caps, with_targets=with_targets
+            )
 
     # --- preview -------------------------------------------------------------------------------
 
-    async def preview(self, user_id: int) -> Preview:
+    async def preview(self, user_id: int, *, holdings_only_ok: bool = False) -> Preview:
         """The plan as it would run now; nothing is recorded or traded. A chat command: its
         reads yield to scheduled runs when the exchange budget is short, and each user gets a
         fair share (ReadsThrottled beyond it)."""
@@ -157,14 +168,18 @@ class Rebalancer:
             )
         token = interactive.set(True)
         try:
-            return await self._preview(user_id)
+            return await self._preview(user_id, holdings_only_ok)
         finally:
             interactive.reset(token)
 
-    async def _preview(self, user_id: int) -> Preview:
+    async def _preview(self, user_id: int, holdings_only_ok: bool = False) -> Preview:
+        """`holdings_only_ok`: without targets, the holdings alone (for /portfolio)."""
         account, credentials = await self._accounts.with_credentials(user_id)
         if credentials is None and not account.dry_run:
             raise NotConfigured("Connect your exchange first with /keys.")
+        if holdings_only_ok and not account.strategy.is_set:
+            snap = await self._snapshot(account, credentials, with_targets=False)
+            return holdings_preview(user_id, account, snap)
         snap = await self._snapshot(account, credentials)
         preview = preview_of(user_id, account, plan_for(snap), snap.prices)
         if not account.dry_run:

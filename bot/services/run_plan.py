@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.db.types import utcnow
 from bot.domain.planner import DEFAULT_FEE_RESERVE, TradePlan, plan_rebalance
+from bot.domain.valuation import value_portfolio
 from bot.services.accounts import Account
 from bot.services.run_result import DroppedView, LegView, Preview
 from bot.services.run_snapshot import Snapshot
@@ -87,6 +88,34 @@ def preview_of(
         strategy_version=account.strategy.version,
         dust=tuple(h.asset for h in valuation.holdings if h.dust),
         min_trade=account.strategy.min_trade,
+    )
+
+
+def holdings_preview(user_id: int, account: Account, snap: Snapshot) -> Preview:
+    """What the account holds, valued, before any targets exist: no plan, no drift."""
+    quote = account.strategy.quote
+    valuation = value_portfolio(
+        {a: b for a, b in snap.balances.items() if b > 0}, snap.prices, snap.markets, quote
+    )
+    return Preview(
+        user_id=user_id,
+        quote=quote,
+        dry_run=account.dry_run,
+        total_value=valuation.total_value,
+        legs=(),
+        dropped=(),
+        drift_before={},
+        drift_after={},
+        current_weights={h.asset: h.weight for h in valuation.holdings},
+        target_weights={},
+        holdings={h.asset: (h.amount, h.value) for h in valuation.holdings},
+        max_drift=Decimal(0),
+        threshold=account.strategy.threshold,
+        needs_rebalance=False,
+        estimated_fees=Decimal(0),
+        unpriced=tuple(valuation.unpriced),
+        created_at=utcnow(),
+        dust=tuple(h.asset for h in valuation.holdings if h.dust),
     )
 
 

@@ -85,6 +85,10 @@ def help_text() -> str:
     return "\n".join(lines)
 
 
+def waiting_for_exchange() -> str:
+    return _("Asking the exchange…")
+
+
 def not_understood() -> str:
     return _("I did not understand that. Send /help to see what I can do.")
 

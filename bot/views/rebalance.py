@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from telegram import InlineKeyboardMarkup
 
-from bot.i18n import _, fmt_decimal, fmt_money, fmt_percent
+from bot.i18n import _, fmt_decimal, fmt_money
 from bot.services.run_result import Preview
 from bot.views import tables
 from bot.views.common import escape
@@ -15,32 +15,55 @@ from bot.views.start import ButtonFactory
 PREVIEW_TTL_SECONDS = 120
 
 
-def _signed(points: Decimal) -> str:
-    sign = "+" if points > 0 else ""
-    return sign + fmt_decimal(points, places=1)
+def _holdings_order(preview: Preview) -> list[str]:
+    assets = set(preview.holdings) | set(preview.target_weights)
+    return sorted(assets, key=lambda a: (-preview.holdings.get(a, (Decimal(0), Decimal(0)))[1], a))
 
 
 def portfolio_text(preview: Preview) -> str:
-    lines = [
-        _("<b>Portfolio</b>: {value}").format(value=fmt_money(preview.total_value, preview.quote))
+    """Two narrow tables (a phone is ~32 columns): what is held and its value, then weights
+    against targets; without targets the second is left out and the next step named."""
+    if preview.dry_run:
+        title = _("<b>Portfolio</b> (paper wallet, dry run): {value}")
+    else:
+        title = _("<b>Portfolio</b>: {value}")
+    lines = [title.format(value=fmt_money(preview.total_value, preview.quote))]
+    assets = _holdings_order(preview)
+    zero = (Decimal(0), Decimal(0))
+    held = [
+        [
+            tables.short(asset),
+            tables.amount(preview.holdings.get(asset, zero)[0]),
+            tables.fixed(preview.holdings.get(asset, zero)[1], 2),
+        ]
+        for asset in assets
     ]
-    assets = sorted(
-        set(preview.holdings) | set(preview.target_weights),
-        key=lambda a: -(preview.holdings.get(a, (Decimal(0), Decimal(0)))[1]),
+    lines.append(
+        tables.table(
+            [_("Asset"), _("Amount"), tables.short(preview.quote)],
+            held,
+            right=[False, True, True],
+        )
     )
-    for asset in assets:
-        amount, value = preview.holdings.get(asset, (Decimal(0), Decimal(0)))
-        current = preview.current_weights.get(asset, Decimal(0))
-        target = preview.target_weights.get(asset, Decimal(0))
-        drift = preview.drift_before.get(asset, current - target)
+    if preview.target_weights:
+        weights = []
+        for asset in assets:
+            current = preview.current_weights.get(asset, Decimal(0))
+            target = preview.target_weights.get(asset, Decimal(0))
+            drift = preview.drift_before.get(asset, current - target)
+            weights.append(
+                [
+                    tables.short(asset),
+                    tables.fixed(current, 2),
+                    tables.fixed(target, 2),
+                    tables.fixed(drift, 2, signed=True),
+                ]
+            )
         lines.append(
-            _("{asset}: {amount} ≈ {value} | {current} of {target} target ({drift} pts)").format(
-                asset=escape(asset),
-                amount=fmt_decimal(amount),
-                value=fmt_money(value, preview.quote),
-                current=fmt_percent(current),
-                target=fmt_percent(target),
-                drift=_signed(drift),
+            tables.table(
+                [_("Asset"), _("Now %"), _("Target"), _("Drift")],
+                weights,
+                right=[False, True, True, True],
             )
         )
     if preview.unpriced:
@@ -55,6 +78,14 @@ def portfolio_text(preview: Preview) -> str:
                 assets=", ".join(escape(asset) for asset in preview.dust)
             )
         )
+    if not preview.target_weights:
+        lines.append(
+            _(
+                "No targets yet. Set them with /targets BTC 50 ETH 30 USDT 20 or follow an "
+                "index with /index 10."
+            )
+        )
+        return "\n".join(lines)
     lines.append(
         _("Largest drift: {drift} points (threshold {threshold}).").format(
             drift=fmt_decimal(preview.max_drift, places=1),

@@ -30,14 +30,17 @@ def order_status(order: OrderOutcome) -> str:
     return _("filled")
 
 
-def _fee(order: OrderOutcome, quote: str) -> str:
+def _fee_rows(order: OrderOutcome, quote: str) -> list[list[str]]:
+    """The fee in each coin it was paid in, then its value in the quote."""
     if not order.fees:
-        return "—"
-    fees = sorted(order.fees.items())
-    coins = ", ".join(f"{tables.amount(v)} {tables.short(c)}" for c, v in fees)
-    if order.fee_quote is None or set(order.fees) == {quote}:
-        return coins
-    return coins + " ≈ " + tables.fixed(order.fee_quote, 2) + " " + tables.short(quote)
+        return [[_("Fee"), "—"]]
+    rows = [
+        [_("Fee") if i == 0 else "", f"{tables.amount(v)} {tables.short(c)}"]
+        for i, (c, v) in enumerate(sorted(order.fees.items()))
+    ]
+    if order.fee_quote is not None and set(order.fees) != {quote}:
+        rows.append(["", "≈ " + tables.fixed(order.fee_quote, 2) + " " + tables.short(quote)])
+    return rows
 
 
 def order_block(order: OrderOutcome, quote: str) -> str:
@@ -48,10 +51,14 @@ def order_block(order: OrderOutcome, quote: str) -> str:
         [_("Amount"), f"{tables.amount(order.filled)} {tables.short(base)}"],
         [
             _("Price"),
-            "—" if order.price is None else tables.amount(order.price),
+            "—" if order.price is None else tables.money(order.price, market_quote or quote),
         ],
-        [_("Cost"), f"{tables.amount(order.cost)} {tables.short(market_quote or quote)}"],
-        [_("Fee"), _fee(order, quote)],
+        [
+            _("Cost"),
+            f"{tables.money(order.cost, market_quote or quote)} "
+            + tables.short(market_quote or quote),
+        ],
+        *_fee_rows(order, quote),
     ]
     head = f"{side} {order.symbol}: {order_status(order)}"
     return "<b>" + escape(head) + "</b>\n" + tables.table(None, rows, right=[False, False])

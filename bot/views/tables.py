@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from decimal import Decimal
 
-from bot.i18n import fmt_decimal
+from bot.i18n import fmt_decimal, fmt_money
 from bot.views.common import escape
 
 PHONE_COLUMNS = 32
@@ -29,6 +30,13 @@ def fixed(value: Decimal, places: int, *, signed: bool = False) -> str:
         rounded = abs(rounded)
     text = fmt_decimal(rounded, places=places)
     return "+" + text if signed and rounded > 0 else text
+
+
+def money(value: Decimal, currency: str) -> str:
+    """An amount of a quote currency in a cell: 2 decimals for stablecoins (as fmt_money),
+    else as an amount."""
+    text = html.unescape(fmt_money(value, currency))
+    return text.rsplit(" ", 1)[0]
 
 
 def table(

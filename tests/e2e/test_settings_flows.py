@@ -15,7 +15,7 @@ async def test_language_switch_changes_replies_and_menu(world: World) -> None:
     changed = await chat.press(prompt, "Українська")
     assert "українську" in changed.text
     status = await chat.ask("/status")
-    assert "Стан" in status.text
+    assert "Авто ВИМК" in status.text  # the home screen, in Ukrainian
     menus = [key for key in world.telegram.commands if '"chat_id": 8001' in key[0]]
     assert menus
     assert any("Зареєструватися" in c["description"] for c in world.telegram.commands[menus[0]])
