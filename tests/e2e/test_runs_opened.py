@@ -203,3 +203,17 @@ async def test_interim_line_is_replaced_by_the_answer(world: World) -> None:
     assert answer.kind == "edit"
     assert answer.message_id == waiting.message_id
     assert any(c.method == "sendChatAction" for c in world.telegram.calls)
+
+
+@pytest.mark.parametrize("language", ["en", "uk"])
+async def test_index_fills_slots_of_untradable_coins(world: World, language: str) -> None:
+    chat = world.chat(7501 if language == "en" else 7502, language)
+    await connect(chat, world, {"USDT": "1000", "BTC": "0.01"})
+    answer = await chat.ask("/index 10")
+    bullets = [line for line in answer.text.splitlines() if re.match(r"• [A-Z]+: \d", line)]
+    assert len(bullets) == 10, answer.text  # TON and SHIB have no USDT market here
+    market = "market" if language == "en" else "ринку"
+    assert f"TON: no TON/USDT {market}" in answer.text or "TON/USDT" in answer.text
+    assert "SHIB/USDT" in answer.text
+    assert "USDC" in answer.text  # the stablecoin rule is stated
+    assert "LINK" in answer.text  # the next-ranked coin took a slot
