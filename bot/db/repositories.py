@@ -182,6 +182,15 @@ class RunRepository(_Repository):
                 totals[currency] = totals.get(currency, Decimal(0)) + Decimal(str(amount))
         return {currency: amount for currency, amount in totals.items() if amount}
 
+    async def fees_in_quote(self, user_id: int, *, dry_run: bool = False) -> Decimal:
+        """Every run's fees valued in its quote when it ran (runs keep that total)."""
+        total = await self.session.scalar(
+            select(func.sum(RebalanceRun.fees)).where(
+                RebalanceRun.user_id == user_id, RebalanceRun.dry_run.is_(dry_run)
+            )
+        )
+        return Decimal(str(total or 0))
+
 
 class OrderRepository(_Repository):
     async def add(self, user_id: int, run_id: int, **fields: Any) -> Order:

@@ -51,6 +51,7 @@ class Performance:
     fees: dict[str, Decimal]
     series: tuple[tuple[datetime, Decimal], ...]
     dry_run: bool = False  # the paper wallet's series, or the live account's
+    fees_in_quote: Decimal = Decimal(0)  # every fee valued in the quote when it was paid
 
 
 def _pct(now: Decimal, start: Decimal) -> Decimal | None:
@@ -165,6 +166,7 @@ class HistoryService:
             repos = Repositories(session)
             series = await repos.snapshots.series(user_id, dry_run=dry_run)
             fees = await repos.runs.total_fees(user_id, dry_run=dry_run)
+            fees_in_quote = await repos.runs.fees_in_quote(user_id, dry_run=dry_run)
         if not series:
             return None
         first, last = series[0], series[-1]
@@ -189,6 +191,7 @@ class HistoryService:
             fees=fees,
             series=tuple((s.taken_at, s.total_value) for s in series),
             dry_run=dry_run,
+            fees_in_quote=fees_in_quote,
         )
 
 

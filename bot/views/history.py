@@ -58,8 +58,12 @@ def history_args_hint() -> str:
 
 
 def performance_text(perf: Performance, timezone: str) -> str:
+    if perf.dry_run:
+        title = _("<b>Performance</b> of the paper wallet (dry runs) since {time}")
+    else:
+        title = _("<b>Performance</b> of live trading since {time}")
     lines = [
-        _("<b>Performance</b> since {time}").format(time=fmt_datetime(perf.started_at, timezone)),
+        title.format(time=fmt_datetime(perf.started_at, timezone)),
         _("Value: {start} → {now}").format(
             start=fmt_money(perf.start_value, perf.quote),
             now=fmt_money(perf.current_value, perf.quote),
@@ -81,6 +85,10 @@ def performance_text(perf: Performance, timezone: str) -> str:
     else:
         fees = _("none")
     lines.append(_("Fees paid: {fees}").format(fees=fees))
+    if perf.fees:
+        lines.append(
+            _("Fees in total: {total}").format(total=fmt_money(perf.fees_in_quote, perf.quote))
+        )
     return "\n".join(lines)
 
 

@@ -217,3 +217,46 @@ async def test_index_fills_slots_of_untradable_coins(world: World, language: str
     assert "SHIB/USDT" in answer.text
     assert "USDC" in answer.text  # the stablecoin rule is stated
     assert "LINK" in answer.text  # the next-ranked coin took a slot
+
+
+PAPER = {
+    "en": {
+        "set": "5,000.00 USDT",
+        "paper": "paper wallet",
+        "total": "Fees in total:",
+        "reset": "real balances",
+        "real_value": "1,600.00 USDT",
+    },
+    "uk": {
+        "set": "5\u00a0000,00 USDT",
+        "paper": "віртуальн",
+        "total": "Усього комісій:",
+        "reset": "реальних залишків",
+        "real_value": "1\u00a0600,00 USDT",
+    },
+}
+
+
+@pytest.mark.parametrize("language", ["en", "uk"])
+async def test_paper_wallet_commands_and_performance_says_its_mode(
+    world: World, language: str
+) -> None:
+    words, paper = WORDS[language], PAPER[language]
+    chat = world.chat(7601 if language == "en" else 7602, language)
+    await connect(chat, world, {"USDT": "1000", "BTC": "0.01"})
+    answer = await chat.ask("/dryrun wallet 5000")
+    assert paper["set"] in answer.text
+    portfolio = await chat.ask("/portfolio")
+    assert paper["set"] in portfolio.text
+    assert paper["paper"] in portfolio.text
+    preview = await chat.ask("/rebalance")
+    await chat.press(preview, words["confirm"])
+    await chat.reply(timeout=20)
+    performance = await chat.ask("/performance")
+    assert paper["paper"] in performance.text.splitlines()[0]
+    assert paper["total"] in performance.text
+    reset = await chat.ask("/dryrun reset")
+    assert paper["reset"] in reset.text
+    portfolio = await chat.ask("/portfolio")
+    assert paper["real_value"] in portfolio.text
+    assert world.exchange.count("/api/v3/order", "POST") == 0
