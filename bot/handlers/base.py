@@ -105,6 +105,16 @@ async def edit(
 INTERIM_AFTER_SECONDS = 1.0
 
 
+async def typing(update: Update) -> None:
+    """Telegram's "typing…" in the chat: a courtesy, so it never fails the handler."""
+    chat = update.effective_chat
+    if chat is not None:
+        try:
+            await chat.send_action(ChatAction.TYPING)
+        except TelegramError:
+            pass
+
+
 class Progress:
     """For an answer that waits on the exchange: "typing…" at once, and past about a second
     an interim line, which the answer then replaces (one message, not two)."""
@@ -118,12 +128,7 @@ class Progress:
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Progress:
-        chat = self.update.effective_chat
-        if chat is not None:
-            try:
-                await chat.send_action(ChatAction.TYPING)
-            except TelegramError:  # only a courtesy
-                pass
+        await typing(self.update)
         self._task = asyncio.create_task(self._later())
         return self
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from bot.i18n import fmt_decimal, fmt_money
 from bot.views.common import escape
@@ -13,19 +13,24 @@ PHONE_COLUMNS = 32
 SIGNIFICANT = 6  # an amount shows at most this many significant digits
 
 
+def _round(value: Decimal, places: int) -> Decimal:
+    """Half up, as people round (Python's round() rounds half to even)."""
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
 def amount(value: Decimal) -> str:
     """A coin amount: exact when it is short (a market's step), else 6 significant digits,
     never a '-0'."""
     if value == 0:
         return "0"
     places = max(0, min(8, SIGNIFICANT - 1 - value.adjusted()))
-    rounded = round(value, places)
+    rounded = _round(value, places)
     return "0" if rounded == 0 else fmt_decimal(rounded)
 
 
 def fixed(value: Decimal, places: int, *, signed: bool = False) -> str:
     """A number with `places` decimals, with thousands separators; never '-0.0'."""
-    rounded = round(value, places)
+    rounded = _round(value, places)
     if rounded == 0:
         rounded = abs(rounded)
     text = fmt_decimal(rounded, places=places)

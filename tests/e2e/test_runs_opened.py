@@ -260,3 +260,22 @@ async def test_paper_wallet_commands_and_performance_says_its_mode(
     portfolio = await chat.ask("/portfolio")
     assert paper["real_value"] in portfolio.text
     assert world.exchange.count("/api/v3/order", "POST") == 0
+
+
+@pytest.mark.parametrize("language", ["en", "uk"])
+async def test_status_shows_last_known_values_when_the_exchange_is_slow(
+    world: World, language: str
+) -> None:
+    words = WORDS[language]
+    slow = {"en": "last known", "uk": "останні відомі"}[language]
+    chat = world.chat(7701 if language == "en" else 7702, language)
+    await connect(chat, world, {"USDT": "1000", "BTC": "0.01"})
+    preview = await chat.ask("/rebalance")
+    await chat.press(preview, words["confirm"])
+    await chat.reply(timeout=20)
+    assert world.app is not None
+    world.app.bot_data["services"].home.timeout = 0.0  # the exchange "never" answers in time
+    status = await chat.ask("/status")
+    assert slow in status.text
+    assert words["value"] in status.text
+    assert re.search(words["of_points"], status.text), status.text
