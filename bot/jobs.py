@@ -150,6 +150,9 @@ async def send_unreported(application: BotApplication) -> int:
         if not account.blocked_bot:
             with use_locale(account.language):
                 text = notifications.result_message(result, account.notify_level)
+        if text is not None and notifications.is_quiet(result) and result.trigger != "manual":
+            if not await services.history.quiet_report_due(result.user_id, quiet_key(result)):
+                text = None
         if text is not None:
             keyboard = notifications.run_keyboard(
                 result, buttons_for(application, account.telegram_id)
@@ -283,7 +286,7 @@ async def _pause(
         data.user_id, running=False, paused_reason=reason, clear_next=True
     )
     text = notifications.paused(reason, result)
-    await _send(context, data, text, result)
+    await _send(context, data, text, result, can_pause=False)
 
 
 def buttons_for(application: BotApplication, chat_id: int) -> ButtonFactory:
@@ -309,11 +312,20 @@ async def notify(context: BotContext, data: JobData, level: str, result: RunResu
     await _send(context, data, text, result)
 
 
-async def _send(context: BotContext, data: JobData, text: str, result: RunResult | None) -> None:
+async def _send(
+    context: BotContext,
+    data: JobData,
+    text: str,
+    result: RunResult | None,
+    *,
+    can_pause: bool = True,
+) -> None:
     keyboard = (
         None
         if result is None
-        else notifications.run_keyboard(result, buttons_for(context.application, data.chat_id))
+        else notifications.run_keyboard(
+            result, buttons_for(context.application, data.chat_id), can_pause=can_pause
+        )
     )
     try:
         await context.bot.send_message(data.chat_id, text, reply_markup=keyboard)

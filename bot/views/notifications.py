@@ -225,12 +225,15 @@ def failed(result: RunResult) -> bool:
     return result.status == RunStatus.FAILED.value or result.problem not in (None, Problem.PARTIAL)
 
 
-def run_keyboard(result: RunResult, button: ButtonFactory) -> InlineKeyboardMarkup | None:
-    """[Details] opens the run; a scheduled run adds [Pause auto]; a failure [Retry now]."""
+def run_keyboard(
+    result: RunResult, button: ButtonFactory, *, can_pause: bool = True
+) -> InlineKeyboardMarkup | None:
+    """[Details] opens the run; a scheduled run adds [Pause auto] (unless automation already
+    paused itself); a failure [Retry now]."""
     row = []
     if result.number is not None:
         row.append(button(_("Details"), "run", str(result.number)))
-    if result.trigger != RunTrigger.MANUAL.value:
+    if can_pause and result.trigger != RunTrigger.MANUAL.value:
         row.append(button(_("Pause auto"), "pause", ""))
     rows = [row] if row else []
     if failed(result) and result.problem not in (Problem.AUTH, Problem.PERMISSION, Problem.HALTED):
