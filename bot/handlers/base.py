@@ -132,8 +132,13 @@ class Progress:
         self._task = asyncio.create_task(self._later())
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, _type: object, error: BaseException | None, _tb: object) -> bool:
+        """A user error met while waiting answers in place of the interim line, too."""
         await self._settle()
+        if isinstance(error, UserError) and self.interim is not None:
+            await self.answer(user_error_text(error))
+            return True
+        return False
 
     async def _later(self) -> None:
         await asyncio.sleep(self.delay)
