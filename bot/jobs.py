@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from telegram.error import Forbidden, TelegramError
+from telegram.error import Forbidden, NetworkError, TelegramError
 from telegram.ext import Application, Job
 
 from bot.db.models import RunTrigger
 from bot.db.types import utcnow
+from bot.delivery import not_delivered
 from bot.errors import NotConfigured, RunInProgress, ShuttingDown
 from bot.i18n import use_locale
 from bot.services.run_result import Problem, RunResult
@@ -37,6 +38,12 @@ PAUSING_PROBLEMS = {Problem.AUTH: "auth", Problem.PERMISSION: "auth"}
 class JobData:
     user_id: int
     chat_id: int
+
+
+def maybe_delivered(error: TelegramError) -> bool:
+    """A send whose answer was lost (a read timeout) may have reached the chat: it counts as
+    sent, so a restart never sends it twice. One that surely did not stays unsent."""
+    return isinstance(error, NetworkError) and not not_delivered(error)
 
 
 def job_name(user_id: int) -> str:
@@ -162,9 +169,11 @@ async def send_unreported(application: BotApplication) -> int:
                 sent += 1
             except Forbidden:
                 await services.accounts.mark_blocked(result.user_id, True)
-            except TelegramError:
-                log.warning("user %s: pending report not delivered", result.user_id)
-                continue
+            except TelegramError as error:
+                if not maybe_delivered(error):
+                    log.warning("user %s: pending report not delivered", result.user_id)
+                    continue
+                log.warning("user %s: pending report maybe delivered; not resent", result.user_id)
         await services.rebalancer.mark_notified(result.user_id, result)
     return sent
 
@@ -333,8 +342,10 @@ async def _send(
         log.info("user %s blocked the bot; marked, no more messages", data.user_id)
         await context.services.accounts.mark_blocked(data.user_id, True)
         return
-    except TelegramError:
-        log.warning("user %s: notification not delivered", data.user_id, exc_info=True)
-        return
+    except TelegramError as error:
+        if not maybe_delivered(error):  # left unsent: it goes out after the next start
+            log.warning("user %s: notification not delivered", data.user_id, exc_info=True)
+            return
+        log.warning("user %s: notification maybe delivered; not resent", data.user_id)
     if result is not None:
         await context.services.rebalancer.mark_notified(data.user_id, result)

@@ -50,3 +50,13 @@ async def test_backoff_adds_up_to_the_budget_and_gives_up_after_it() -> None:
         await limiter.process_request(failing, (), {}, "getUpdates", {}, None)
     assert calls == 1
     await limiter.shutdown()
+
+
+def test_a_report_whose_answer_was_lost_counts_as_sent() -> None:
+    from telegram.error import BadRequest
+
+    from bot.jobs import maybe_delivered
+
+    assert maybe_delivered(_caused(TimedOut(), httpx.ReadTimeout("read")))
+    assert not maybe_delivered(NetworkError("Bad Gateway"))  # stays unsent, sent after a start
+    assert not maybe_delivered(BadRequest("chat not found"))
