@@ -11,9 +11,10 @@ from urllib.parse import urlsplit
 
 from telegram import Update
 from telegram.constants import ParseMode
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 
 from bot.config import Settings
+from bot.delivery import DeliveringRateLimiter
 from bot.handlers import register_handlers
 from bot.handlers.base import BotContext, on_error
 from bot.handlers.callbacks import CallbackSigner
@@ -85,11 +86,17 @@ async def _post_shutdown(application: BotApplication) -> None:
         await services.close()
 
 
-def make_rate_limiter() -> AIORateLimiter:
+def make_rate_limiter(retry_seconds: float = 60.0) -> DeliveringRateLimiter:
     """Telegram allows ~30 messages/s overall. A bucket of 30 per second lets 30 go at once and
     30 more within the same second, so the bucket holds one message and refills 28 times a
-    second: smooth, just under the limit. RetryAfter is waited out, not dropped."""
-    return AIORateLimiter(overall_max_rate=1, overall_time_period=1 / 28, max_retries=5)
+    second: smooth, just under the limit. RetryAfter is waited out, not dropped; a send that
+    failed on a 5xx or a refused connection is retried for about `retry_seconds`."""
+    return DeliveringRateLimiter(
+        overall_max_rate=1,
+        overall_time_period=1 / 28,
+        max_retries=5,
+        retry_seconds=retry_seconds,
+    )
 
 
 def callback_key(settings: Settings) -> bytes:
@@ -114,7 +121,7 @@ def build_application(settings: Settings) -> BotApplication:
         .base_url(base_url)
         .base_file_url(file_url)
         .defaults(Defaults(parse_mode=ParseMode.HTML))
-        .rate_limiter(make_rate_limiter())
+        .rate_limiter(make_rate_limiter(settings.send_retry_seconds))
         .concurrent_updates(
             PerChatUpdateProcessor(
                 16,

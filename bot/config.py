@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     # The address the exchange sees this bot's requests from, shown when a key is connected so
     # the user can restrict the key to it; without it no IP tip is shown (a guess could be wrong).
     public_ip: str | None = None
+    # How long a send that failed on a 5xx or a network error is retried before it is left
+    # for the next start (reports) or given up (replies).
+    send_retry_seconds: float = Field(default=60.0, ge=0)
+    # An answer that waits on the exchange longer than this first shows an interim line.
+    interim_after_seconds: float = Field(default=1.0, ge=0)
 
     @field_validator("encryption_keys", mode="before")
     @classmethod

@@ -163,10 +163,20 @@ def _zone(tz: str | ZoneInfo) -> ZoneInfo:
     return tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
 
 
-def fmt_datetime(value: datetime, tz: str | ZoneInfo) -> str:
+def fmt_datetime(value: datetime, tz: str | ZoneInfo, *, seconds: bool = False) -> str:
     if value.tzinfo is None:
         raise ValueError("fmt_datetime needs an aware datetime")
-    return babel_datetime(value.astimezone(_zone(tz)), "d MMM y, HH:mm", locale=_locale())
+    pattern = "d MMM y, HH:mm:ss" if seconds else "d MMM y, HH:mm"
+    return babel_datetime(value.astimezone(_zone(tz)), pattern, locale=_locale())
+
+
+def fmt_moment(value: datetime, tz: str | ZoneInfo, now: datetime) -> str:
+    """A time soon or just past as `09:00`, anything further away with its date."""
+    if value.tzinfo is None or now.tzinfo is None:
+        raise ValueError("fmt_moment needs aware datetimes")
+    if abs(value - now) < timedelta(hours=20):
+        return babel_datetime(value.astimezone(_zone(tz)), "HH:mm", locale=_locale())
+    return fmt_datetime(value, tz)
 
 
 def fmt_date(value: datetime, tz: str | ZoneInfo) -> str:

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from telegram.error import Forbidden, TelegramError
+from telegram import InlineKeyboardButton
+from telegram.error import Forbidden, NetworkError, TelegramError
 from telegram.ext import Application, Job
 
 from bot.db.models import RunTrigger
 from bot.db.types import utcnow
+from bot.delivery import not_delivered
 from bot.errors import NotConfigured, ShuttingDown
 from bot.i18n import _, use_locale
 from bot.scheduling import Cadence, CadenceTrigger
@@ -23,6 +25,7 @@ from bot.views import notifications
 
 if TYPE_CHECKING:
     from bot.handlers.base import BotContext
+    from bot.views.start import ButtonFactory
 
 BotApplication = Application[Any, Any, Any, Any, Any, Any]
 
@@ -38,6 +41,12 @@ __all__ = ["AUTH_PAUSE"]  # handlers ask jobs whether a pause was the key's
 class JobData:
     user_id: int
     chat_id: int
+
+
+def maybe_delivered(error: TelegramError) -> bool:
+    """A send whose answer was lost (a read timeout) may have reached the chat: it counts as
+    sent, so a restart never sends it twice. One that surely did not stays unsent."""
+    return isinstance(error, NetworkError) and not not_delivered(error)
 
 
 def job_name(user_id: int) -> str:
@@ -255,9 +264,14 @@ async def _deliver(application: BotApplication, handled: Handled, owed: bool) ->
     account, result = found
     with use_locale(account.language):
         if owed and result is not None:
-            text, keyboard = notifications.result_message(result, account.notify_level), None
+            text = notifications.result_message(result, account.notify_level)
+            keyboard = notifications.run_keyboard(
+                result, buttons_for(application, account.telegram_id)
+            )
         else:
             text, keyboard = _delivery(application, handled, result, account)
+    if text is not None and await _held_quiet(services, handled, result):
+        text = None
     if text is None:
         if result is not None:
             await services.rebalancer.mark_notified(handled.user_id, result)
@@ -267,6 +281,15 @@ async def _deliver(application: BotApplication, handled: Handled, owed: bool) ->
     if result is not None:
         await services.rebalancer.mark_notified(handled.user_id, result)
     return True
+
+
+async def _held_quiet(services: Any, handled: Handled, result: RunResult | None) -> bool:
+    """A scheduled "no rebalance needed" push goes out once a day, unless something changed."""
+    if result is None or handled.kind != Kind.RESULT or not notifications.is_quiet(result):
+        return False
+    if result.trigger == RunTrigger.MANUAL.value:
+        return False
+    return not await services.history.quiet_report_due(handled.user_id, quiet_key(result))
 
 
 async def _owed(services: Any, handled: Handled) -> tuple[Any, RunResult | None] | None:
@@ -289,26 +312,27 @@ def _delivery(
 ) -> tuple[str | None, Any]:
     from bot.views import rebalance as preview_views
 
+    buttons = buttons_for(application, account.telegram_id)
     if handled.kind == Kind.PAUSED:
-        return notifications.paused(handled.reason or "errors", result), None
+        text = notifications.paused(handled.reason or "errors", result)
+        keyboard = (
+            None if result is None else notifications.run_keyboard(result, buttons, can_pause=False)
+        )
+        return text, keyboard
     if handled.kind in (Kind.BUSY, Kind.ERROR):
         return _(handled.message or "").format(**handled.params), None
     if result is None:
         return None, None
     if handled.trigger != RunTrigger.MANUAL.value:
-        return notifications.result_message(result, account.notify_level), None
+        report = notifications.result_message(result, account.notify_level)
+        return report, notifications.run_keyboard(result, buttons)
     fresh = result.fresh_preview
     if result.problem == Problem.MARKET_MOVED and fresh is not None:
         text = preview_views.preview_changed() + "\n\n" + preview_views.preview_text(fresh)
         if not fresh.legs or fresh.preview_id is None:
             return text, None
-        signer = application.bot_data["signer"]
-
-        def button(label: object, action: str, payload: str = "") -> Any:
-            return signer.button(str(label), account.telegram_id, action, payload)
-
-        return text, preview_views.confirm_keyboard(button, str(fresh.preview_id))
-    return notifications.result_text(result), None
+        return text, preview_views.confirm_keyboard(buttons, str(fresh.preview_id))
+    return notifications.result_text(result), notifications.run_keyboard(result, buttons)
 
 
 async def _send(
@@ -321,9 +345,11 @@ async def _send(
         log.info("user %s blocked the bot; marked, no more messages", handled.user_id)
         await services.accounts.mark_blocked(handled.user_id, True)
         return True
-    except TelegramError:
-        log.warning("user %s: notification not delivered", handled.user_id, exc_info=True)
-        return False
+    except TelegramError as error:
+        if not maybe_delivered(error):  # left owed: it goes out later
+            log.warning("user %s: notification not delivered", handled.user_id, exc_info=True)
+            return False
+        log.warning("user %s: notification maybe delivered; not resent", handled.user_id)
     return True
 
 
@@ -373,3 +399,19 @@ async def send_revisions(application: BotApplication) -> int:
                 continue
         await services.history.mark_revision_notified(result.user_id, result.run_id)
     return sent
+
+
+def buttons_for(application: BotApplication, chat_id: int) -> ButtonFactory:
+    """Signed buttons for a message the bot sends on its own (no update to answer)."""
+    signer = application.bot_data["signer"]
+
+    def button(text: object, action: str, payload: str = "") -> InlineKeyboardButton:
+        return signer.button(str(text), chat_id, action, payload)
+
+    return button
+
+
+def quiet_key(result: RunResult) -> str:
+    """What a "no rebalance needed" push is about: a new one goes out when this changes."""
+    targets = ",".join(f"{a}:{w}" for a, w in sorted(result.targets.items()))
+    return f"{result.dry_run}|{result.threshold}|{targets}"

@@ -158,6 +158,10 @@ class TraderSession(Base):
     # of the quote), moved by every simulated fill. None: seed it at the next dry run.
     paper_balances: Mapped[dict[str, Any] | None]
     paper_started_at: Mapped[datetime | None]
+    # The last "no rebalance needed" push and what it was about: at most one a day unless
+    # the mode, threshold or targets changed.
+    quiet_report_at: Mapped[datetime | None]
+    quiet_report_key: Mapped[str | None] = mapped_column(String(255))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     user: Mapped[User] = relationship(back_populates="session")
@@ -192,10 +196,13 @@ class RebalanceRun(Base):
     __table_args__ = (
         Index("ix_rebalance_runs_user_started", "user_id", "started_at"),
         UniqueConstraint("user_id", "slot", name="uq_rebalance_runs_user_slot"),
+        Index("ix_rebalance_runs_user_number", "user_id", "number", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # The user's own run number (#1, #2, ...): what /history shows and `/history #12` opens.
+    number: Mapped[int] = mapped_column(Integer)
     trigger: Mapped[str] = mapped_column(String(16))
     dry_run: Mapped[bool] = mapped_column(Boolean)
     status: Mapped[str] = mapped_column(String(16), default=RunStatus.PLANNED.value, index=True)

@@ -116,7 +116,12 @@ class TargetRepository(_Repository):
 
 class RunRepository(_Repository):
     async def add(self, user_id: int, **fields: Any) -> RebalanceRun:
-        run = RebalanceRun(user_id=user_id, **fields)
+        """A new run with the user's next number (runs of a user are serialized by the run
+        lock; the unique index catches anything else)."""
+        last = await self.session.scalar(
+            select(func.max(RebalanceRun.number)).where(RebalanceRun.user_id == user_id)
+        )
+        run = RebalanceRun(user_id=user_id, number=int(last or 0) + 1, **fields)
         self.session.add(run)
         await self.session.flush()
         return run
@@ -135,6 +140,13 @@ class RunRepository(_Repository):
             .offset(offset)
         )
         return list(rows)
+
+    async def by_number(self, user_id: int, number: int) -> RebalanceRun | None:
+        return await self.session.scalar(
+            select(RebalanceRun).where(
+                RebalanceRun.user_id == user_id, RebalanceRun.number == number
+            )
+        )
 
     async def count(self, user_id: int) -> int:
         total = await self.session.scalar(
@@ -180,6 +192,15 @@ class RunRepository(_Repository):
             .distinct()
         )
         return set(rows)
+
+    async def fees_in_quote(self, user_id: int, *, dry_run: bool = False) -> Decimal:
+        """Every run's fees valued in its quote when it ran (runs keep that total)."""
+        total = await self.session.scalar(
+            select(func.sum(RebalanceRun.fees)).where(
+                RebalanceRun.user_id == user_id, RebalanceRun.dry_run.is_(dry_run)
+            )
+        )
+        return Decimal(str(total or 0))
 
 
 class OrderRepository(_Repository):

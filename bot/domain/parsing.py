@@ -145,6 +145,19 @@ def parse_amount(text: str) -> Decimal:
     return value
 
 
+MAX_PAPER_AMOUNT = Decimal(10) ** 12
+
+
+def parse_paper_amount(text: str) -> Decimal:
+    """`5000`, `2500,50`: a paper wallet's size in the quote, above 0."""
+    value = _decimal(_bounded(text).replace(" ", "").replace("\u00a0", ""))
+    if value is None or not 0 < value <= MAX_PAPER_AMOUNT:
+        raise ValidationError(
+            "Give the paper wallet's size in your quote currency, e.g. /dryrun wallet 5000"
+        )
+    return value
+
+
 def parse_timezone(name: str) -> ZoneInfo:
     name = _bounded(name)
     if not re.fullmatch(r"[A-Za-z0-9_+\-/]{1,64}", name) or name not in _zones():

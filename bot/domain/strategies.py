@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
 from bot.domain.market import MarketCapEntry
@@ -138,6 +139,45 @@ def cap_weights(weights: dict[str, Decimal], cap: Decimal) -> dict[str, Decimal]
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class SkippedCoin:
+    """A coin ranked inside the index that was passed over, and why."""
+
+    symbol: str
+    reason: str  # "no_market" | "excluded" | "stablecoin"
+
+
+def index_selection(
+    entries: Iterable[MarketCapEntry],
+    *,
+    size: int,
+    exclusions: set[str],
+    tradable: set[str],
+    stablecoins: frozenset[str] = STABLECOINS,
+) -> tuple[list[MarketCapEntry], list[SkippedCoin]]:
+    """The top `size` tradable, non-stable, non-excluded coins (a skipped coin's slot goes to
+    the next-ranked one), and the coins passed over on the way."""
+    chosen: list[MarketCapEntry] = []
+    skipped: list[SkippedCoin] = []
+    seen: set[str] = set()
+    for entry in sorted(entries, key=lambda e: (e.rank, -e.market_cap)):
+        symbol = entry.symbol.upper()
+        if symbol in seen or entry.market_cap <= 0:
+            continue
+        seen.add(symbol)
+        if entry.is_stablecoin or symbol in stablecoins:
+            skipped.append(SkippedCoin(symbol, "stablecoin"))
+        elif symbol in exclusions:
+            skipped.append(SkippedCoin(symbol, "excluded"))
+        elif symbol not in tradable:
+            skipped.append(SkippedCoin(symbol, "no_market"))
+        else:
+            chosen.append(entry)
+            if len(chosen) == size:
+                break
+    return chosen, skipped
+
+
 def index_weights(
     entries: Iterable[MarketCapEntry],
     *,
@@ -148,23 +188,9 @@ def index_weights(
     stablecoins: frozenset[str] = STABLECOINS,
 ) -> dict[str, Decimal]:
     """Top `size` by market cap among tradable, non-stable, non-excluded coins, capped."""
-    chosen: list[MarketCapEntry] = []
-    seen: set[str] = set()
-    for entry in sorted(entries, key=lambda e: (e.rank, -e.market_cap)):
-        symbol = entry.symbol.upper()
-        if (
-            symbol in seen
-            or entry.is_stablecoin
-            or symbol in stablecoins
-            or symbol in exclusions
-            or symbol not in tradable
-            or entry.market_cap <= 0
-        ):
-            continue
-        seen.add(symbol)
-        chosen.append(entry)
-        if len(chosen) == size:
-            break
+    chosen, _skipped = index_selection(
+        entries, size=size, exclusions=exclusions, tradable=tradable, stablecoins=stablecoins
+    )
     if len(chosen) < 2:
         raise ValidationError(
             "Not enough coins for an index: only {count} qualify. Use fewer exclusions.",

@@ -12,6 +12,7 @@ from bot.handlers import (
     history,
     keys,
     menu,
+    paper,
     rebalance,
     schedule,
     settings,
@@ -19,7 +20,7 @@ from bot.handlers import (
 )
 from bot.handlers.gates import install_gates
 
-FEATURES = (menu, keys, targets, schedule, settings, rebalance, history, admin)
+FEATURES = (menu, keys, targets, schedule, paper, settings, rebalance, history, admin)
 
 
 def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -10,6 +12,7 @@ from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import CallbackContext, ExtBot
 
@@ -45,6 +48,11 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
         """An inline button whose data is signed for the current chat."""
         chat_id = self._chat_id if self._chat_id is not None else 0
         return self.signer.button(str(text), chat_id, action, payload)
+
+    def progress(self, update: Update) -> Progress:
+        """Typing at once, an interim line if the exchange is slow: see Progress."""
+        delay = self.services.settings.interim_after_seconds
+        return Progress(update, common.waiting_for_exchange(), delay)
 
     def require_account(self) -> Account:
         if self.account is None:
@@ -126,6 +134,75 @@ async def edit(
         if "not modified" in str(error).lower():
             return None
         return await reply(update, text, keyboard)
+
+
+INTERIM_AFTER_SECONDS = 1.0
+
+
+async def typing(update: Update) -> None:
+    """Telegram's "typing…" in the chat: a courtesy, so it never fails the handler."""
+    chat = update.effective_chat
+    if chat is not None:
+        try:
+            await chat.send_action(ChatAction.TYPING)
+        except TelegramError:
+            pass
+
+
+class Progress:
+    """For an answer that waits on the exchange: "typing…" at once, and past about a second
+    an interim line, which the answer then replaces (one message, not two)."""
+
+    def __init__(self, update: Update, text: str, delay: float = INTERIM_AFTER_SECONDS) -> None:
+        self.update = update
+        self.text = text
+        self.delay = delay
+        self.interim: Message | None = None
+        self._sleeping = True
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Progress:
+        await typing(self.update)
+        self._task = asyncio.create_task(self._later())
+        return self
+
+    async def __aexit__(self, _type: object, error: BaseException | None, _tb: object) -> bool:
+        """A user error met while waiting answers in place of the interim line, too."""
+        await self._settle()
+        if isinstance(error, UserError) and self.interim is not None:
+            await self.answer(user_error_text(error))
+            return True
+        return False
+
+    async def _later(self) -> None:
+        await asyncio.sleep(self.delay)
+        self._sleeping = False  # from here on the interim line is sent, never cut halfway
+        try:
+            self.interim = await reply(self.update, self.text)
+        except TelegramError:
+            self.interim = None
+
+    async def _settle(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        if self._sleeping:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def answer(self, text: str, keyboard: InlineKeyboardMarkup | None = None) -> None:
+        """The answer: in place of the interim line if one was shown, else a new message."""
+        await self._settle()
+        if self.interim is not None:
+            try:
+                await self.interim.edit_text(
+                    common.fit_message(text), reply_markup=keyboard, disable_web_page_preview=True
+                )
+                return
+            except BadRequest:
+                pass
+        await reply(self.update, text, keyboard)
 
 
 def handles_user_errors(func: H) -> H:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -11,19 +12,50 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.errors import ExchangeError
 from bot.handlers.base import BotContext, answer, edit, handles_user_errors, reply
-from bot.views import charts
+from bot.views import charts, run_details
 from bot.views import history as views
+
+RUN_ARG = re.compile(r"^(?:#|run\s*#?|запуск\s*#?)(\d{1,9})$", re.IGNORECASE)
+PAGE_ARG = re.compile(r"^(?:(?:page|сторінка|стор\.?)\s*)?(\d{1,6})$", re.IGNORECASE)
 
 
 @handles_user_errors
 async def history_command(update: Update, context: BotContext) -> None:
+    """`/history`, `/history 2` (page 2), `/history #12` (run 12)."""
     account = context.require_account()
-    page = await context.services.history.page(account.user_id, 0)
+    text = " ".join(context.args or []).strip()
+    if (run := RUN_ARG.match(text)) is not None:
+        await _show_run(update, context, int(run.group(1)))
+        return
+    page_arg = PAGE_ARG.match(text)
+    if text and page_arg is None:
+        await reply(update, views.history_args_hint())
+        return
+    number = int(page_arg.group(1)) - 1 if page_arg is not None else 0
+    page = await context.services.history.page(account.user_id, number)
     await reply(
         update,
         views.history_text(page, account.timezone),
         views.history_keyboard(page, context.button),
     )
+
+
+async def _show_run(update: Update, context: BotContext, number: int) -> None:
+    account = context.require_account()
+    result = await context.services.history.run(account.user_id, number)
+    if result is None:
+        await reply(update, run_details.run_not_found(number))
+        return
+    await reply(update, run_details.run_details_text(result, account.timezone))
+
+
+@handles_user_errors
+async def run_pressed(update: Update, context: BotContext) -> None:
+    """[Details] under a report, or a run's button under /history: the run, opened."""
+    _action, payload = context.callback or ("", "")
+    await answer(update)
+    if payload.isdecimal() and len(payload) < 10:
+        await _show_run(update, context, int(payload))
 
 
 @handles_user_errors
@@ -74,4 +106,5 @@ async def performance_command(update: Update, context: BotContext) -> None:
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     application.add_handler(CommandHandler("history", history_command))
     application.add_handler(CallbackQueryHandler(history_page, pattern=r"^hist\|"))
+    application.add_handler(CallbackQueryHandler(run_pressed, pattern=r"^run\|"))
     application.add_handler(CommandHandler("performance", performance_command))

@@ -17,7 +17,15 @@ from bot.errors import (
     ValidationError,
 )
 from bot.handlers import dialogs
-from bot.handlers.base import BotContext, answer, confirmed, edit, handles_user_errors, reply
+from bot.handlers.base import (
+    BotContext,
+    answer,
+    confirmed,
+    edit,
+    handles_user_errors,
+    reply,
+    typing,
+)
 from bot.handlers.dialogs import Dialog
 from bot.log import register_candidate, register_secret
 from bot.services.keys import TooManyKeyChecks, check_key_format
@@ -133,6 +141,7 @@ async def _connect(update: Update, context: BotContext, dialog: Dialog, secret: 
     dialogs.end(context)  # whatever the check says, the secrets leave memory with the dialog
     if not await _checks_left(update, context, account.user_id):
         return
+    await typing(update)
     await reply(update, views.checking())
     try:
         account = await context.services.keys.connect(

@@ -17,6 +17,7 @@ from bot.handlers.base import (
     replies_in_place,
     reply,
 )
+from bot.handlers.schedule import home_screen
 from bot.i18n import _, language_from_telegram, set_locale
 from bot.services.accounts import Account
 from bot.views import common, start
@@ -44,7 +45,11 @@ async def start_command(update: Update, context: BotContext) -> None:
     account, created = await context.services.accounts.register(chat.id, language=language)
     set_locale(account.language)
     context.account = account
-    await reply(update, start.welcome(account, created), start.main_menu(account, context.button))
+    menu = start.main_menu(account, context.button)
+    if created or not account.strategy.is_set or not (account.has_keys or account.dry_run):
+        await reply(update, start.welcome(account, created), menu)
+        return
+    await home_screen(update, context, account, menu)  # set up: the home screen, and the menu
 
 
 @handles_user_errors

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 from telegram import Update
@@ -16,40 +17,51 @@ from bot.errors import (
     PreviewExpired,
     TemporaryExchangeError,
 )
-from bot.handlers.base import BotContext, answer, edit, handles_user_errors, reply
+from bot.handlers.base import BotContext, Progress, answer, edit, handles_user_errors, reply
 from bot.services.kill_switch import halted
 from bot.services.run_result import Preview, Problem
 from bot.views import charts, notifications
 from bot.views import rebalance as views
 
 
-async def _preview(update: Update, context: BotContext, *, propose: bool = False) -> Preview | None:
+async def _preview(
+    update: Update,
+    context: BotContext,
+    *,
+    propose: bool = False,
+    holdings_only_ok: bool = False,
+    progress: Progress | None = None,
+) -> Preview | None:
     """A fresh plan (stored to be confirmed when `propose`), or a clear answer about why there
     is none (keys, exchange down)."""
+    say = progress.answer if progress is not None else partial(reply, update)
     account = context.require_account()
     rebalancer = context.services.rebalancer
     try:
         if propose:
             return await rebalancer.propose(account.user_id)
-        return await rebalancer.preview(account.user_id)
+        return await rebalancer.preview(account.user_id, holdings_only_ok=holdings_only_ok)
     except AuthenticationFailed:
-        await reply(update, notifications.result_text_for_problem(Problem.AUTH))
+        await say(notifications.result_text_for_problem(Problem.AUTH))
     except PermissionDenied:
-        await reply(update, notifications.result_text_for_problem(Problem.PERMISSION))
+        await say(notifications.result_text_for_problem(Problem.PERMISSION))
     except TemporaryExchangeError:
-        await reply(update, notifications.result_text_for_problem(Problem.UNAVAILABLE))
+        await say(notifications.result_text_for_problem(Problem.UNAVAILABLE))
     return None
 
 
 @handles_user_errors
 async def portfolio_command(update: Update, context: BotContext) -> None:
-    """Holdings with amount, value, weight, target and drift; a button sends the chart."""
-    preview = await _preview(update, context)
-    if preview is None:
-        return
-    if context.chat_data is not None:
-        context.chat_data["last_portfolio"] = preview
-    await reply(update, views.portfolio_text(preview), views.chart_keyboard(context.button))
+    """Holdings with amount, value, weight, target and drift (holdings alone before targets
+    are set); a button sends the chart."""
+    async with context.progress(update) as progress:
+        preview = await _preview(update, context, holdings_only_ok=True, progress=progress)
+        if preview is None:
+            return
+        if context.chat_data is not None:
+            context.chat_data["last_portfolio"] = preview
+        keyboard = views.chart_keyboard(context.button) if preview.target_weights else None
+        await progress.answer(views.portfolio_text(preview), keyboard)
 
 
 @handles_user_errors
@@ -82,21 +94,50 @@ async def chart_pressed(update: Update, context: BotContext) -> None:
 @handles_user_errors
 async def rebalance_command(update: Update, context: BotContext) -> None:
     """Plan now and show the preview with Confirm / Cancel."""
-    preview = await _preview(update, context, propose=True)
-    if preview is None:
-        return
-    await _show_preview(update, context, preview)
+    async with context.progress(update) as progress:
+        preview = await _preview(update, context, propose=True, progress=progress)
+        if preview is None:
+            return
+        await _show_preview(update, context, preview, progress=progress)
+
+
+KEPT_PREVIEWS = 5  # rendered previews kept per chat, to be kept as the record on Confirm
+
+
+@handles_user_errors
+async def retry_pressed(update: Update, context: BotContext) -> None:
+    """[Retry now] under a failed run: a fresh preview to confirm, as /rebalance."""
+    await answer(update)
+    await rebalance_command(update, context)
 
 
 async def _show_preview(
-    update: Update, context: BotContext, preview: Preview, head: str = ""
+    update: Update,
+    context: BotContext,
+    preview: Preview,
+    head: str = "",
+    progress: Progress | None = None,
 ) -> None:
-    text = (head + "\n\n" if head else "") + views.preview_text(preview)
+    text = (head + "\n\n" if head else "") + views.preview_message(preview)
+    say = progress.answer if progress is not None else partial(reply, update)
     if not preview.legs or preview.preview_id is None:
-        await reply(update, text)
+        await say(text)
         return
+    if context.chat_data is not None:
+        kept: dict[int, str] = context.chat_data.setdefault("preview_texts", {})
+        kept[preview.preview_id] = views.preview_text(preview)
+        for old in sorted(kept)[:-KEPT_PREVIEWS]:
+            del kept[old]
     keyboard = views.confirm_keyboard(context.button, str(preview.preview_id))
-    await reply(update, text, keyboard)
+    await say(text, keyboard)
+
+
+def _record_of(context: BotContext, shown: Preview) -> str:
+    """The preview text the user confirmed (re-rendered from the stored plan after a restart)."""
+    kept = context.chat_data.get("preview_texts", {}) if context.chat_data is not None else {}
+    if shown.preview_id is not None and shown.preview_id in kept:
+        return str(kept.pop(shown.preview_id))
+    return views.preview_text(shown)
 
 
 def _preview_id(context: BotContext) -> int | None:
@@ -117,10 +158,12 @@ async def confirm_pressed(update: Update, context: BotContext) -> None:
         if preview_id is None:
             raise PreviewExpired("This preview has expired. Send /rebalance for a fresh one.")
         shown = await rebalancer.previews.take(account.user_id, preview_id)
-    except PreviewExpired:
-        await edit(update, views.preview_expired())
+    except PreviewExpired:  # said apart, so a record already confirmed stays as it is
+        await reply(update, views.preview_expired())
         return
-    await edit(update, views.simulating() if shown.dry_run else views.working())
+    record = _record_of(context, shown)
+    status = views.simulating() if shown.dry_run else views.working()
+    await edit(update, views.preview_with(record, status))
     queue = context.services.queue
     if queue is not None and shown.preview_id is not None:
         # Distributed: a worker (which owns an IP's exchange budget) runs it; the leader's
@@ -137,9 +180,15 @@ async def confirm_pressed(update: Update, context: BotContext) -> None:
     result = await rebalancer.run(account.user_id, RunTrigger.MANUAL, shown)
     fresh = result.fresh_preview
     if result.problem == Problem.MARKET_MOVED and fresh is not None:
+        await edit(update, views.preview_with(record, views.not_traded()))
         await _show_preview(update, context, fresh, views.preview_changed())
     else:
-        await reply(update, notifications.result_text(result))
+        report = notifications.result_text(result)
+        await edit(
+            update,
+            views.preview_with(record, report),
+            notifications.run_keyboard(result, context.button),
+        )
     await rebalancer.mark_notified(account.user_id, result)
 
 
@@ -158,4 +207,5 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     application.add_handler(CallbackQueryHandler(chart_pressed, pattern=r"^chart\|"))
     application.add_handler(CommandHandler("rebalance", rebalance_command))
     application.add_handler(CallbackQueryHandler(confirm_pressed, pattern=r"^rb_ok\|"))
+    application.add_handler(CallbackQueryHandler(retry_pressed, pattern=r"^retry\|"))
     application.add_handler(CallbackQueryHandler(cancel_pressed, pattern=r"^rb_no\|"))

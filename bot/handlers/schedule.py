@@ -6,7 +6,7 @@ import math
 from datetime import timedelta
 from typing import Any
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import jobs
@@ -86,6 +86,17 @@ async def start_too_chosen(update: Update, context: BotContext) -> None:
 @handles_user_errors
 async def stop_command(update: Update, context: BotContext) -> None:
     """Stop automatic rebalancing for this user only."""
+    await _stop(update, context)
+
+
+@handles_user_errors
+async def pause_pressed(update: Update, context: BotContext) -> None:
+    """[Pause auto] under a report: the same as /stop."""
+    await answer(update)
+    await _stop(update, context)
+
+
+async def _stop(update: Update, context: BotContext) -> None:
     account = context.require_account()
     if not account.is_running:
         await reply(update, views.already_stopped())
@@ -97,9 +108,23 @@ async def stop_command(update: Update, context: BotContext) -> None:
 
 @handles_user_errors
 async def status_command(update: Update, context: BotContext) -> None:
-    """Everything about the automation in one message."""
-    account = context.require_account()
-    await reply(update, views.status_text(account))
+    """The home screen: mode and automation, value, largest drift, last run."""
+    await home_screen(update, context, context.require_account())
+
+
+async def home_screen(
+    update: Update,
+    context: BotContext,
+    account: Account,
+    keyboard: InlineKeyboardMarkup | None = None,
+) -> None:
+    """Value and drift read now (shared prices, the user's budget) or, if the exchange is slow,
+    the last known ones with their time."""
+    async with context.progress(update) as progress:
+        home = await context.services.home.numbers(
+            account.user_id, dry_run=account.dry_run, quote=account.strategy.quote
+        )
+        await progress.answer(views.status_text(account, home), keyboard)
 
 
 async def apply_interval(context: BotContext, account: Account, seconds: int) -> Account:
@@ -183,6 +208,7 @@ async def timezone_command(update: Update, context: BotContext) -> None:
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     application.add_handler(CommandHandler("run", run_command))
     application.add_handler(CommandHandler("stop", stop_command))
+    application.add_handler(CallbackQueryHandler(pause_pressed, pattern=r"^pause\|"))
     application.add_handler(CommandHandler("status", status_command))
     application.add_handler(CommandHandler("interval", interval_command))
     application.add_handler(CallbackQueryHandler(interval_chosen, pattern=r"^interval\|"))

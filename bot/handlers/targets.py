@@ -12,7 +12,13 @@ from telegram.ext import Application, CommandHandler
 
 from bot.db.models import StrategyKind
 from bot.domain.parsing import parse_amount, parse_percent, parse_weights
-from bot.domain.strategies import check_cap, equal_weights, fixed_weights, index_weights
+from bot.domain.strategies import (
+    check_cap,
+    equal_weights,
+    fixed_weights,
+    index_selection,
+    index_weights,
+)
 from bot.domain.valuation import tradable_assets
 from bot.errors import InvalidTargets, ValidationError
 from bot.handlers.base import BotContext, handles_user_errors, reply
@@ -172,6 +178,9 @@ async def index_command(update: Update, context: BotContext) -> None:
     weights = index_weights(
         entries, size=size, cap=cap, exclusions=set(exclusions), tradable=tradable
     )
+    _chosen, skipped = index_selection(
+        entries, size=size, exclusions=set(exclusions), tradable=tradable
+    )
     await context.services.accounts.set_strategy(
         account.user_id,
         _strategy(
@@ -183,7 +192,10 @@ async def index_command(update: Update, context: BotContext) -> None:
             exclusions=tuple(exclusions),
         ),
     )
-    await reply(update, views.index_set(size, cap, exclusions, weights))
+    await reply(
+        update,
+        views.index_set(size, cap, exclusions, weights, skipped, account.strategy.quote),
+    )
 
 
 @handles_user_errors

@@ -15,6 +15,7 @@ from bot.services.credentials import CredentialVault
 from bot.services.erasure import Erasure
 from bot.services.exchange import ExchangeHubs
 from bot.services.history import HistoryService
+from bot.services.home import HomeService
 from bot.services.keys import KeyService
 from bot.services.kill_switch import KillSwitch
 from bot.services.marketcap import MarketCapService
@@ -39,6 +40,7 @@ class Services:
     marketcap: MarketCapService
     rebalancer: Rebalancer
     history: HistoryService
+    home: HomeService
     keys: KeyService
     erasure: Erasure
     kill_switch: KillSwitch
@@ -64,6 +66,7 @@ class Services:
             unknown_grace=timedelta(seconds=settings.unknown_order_grace_seconds),
         )
         history = HistoryService(session_factory)
+        home = HomeService(session_factory, rebalancer)
         keys = KeyService(
             accounts, hubs, AttemptLimiter(limit=settings.key_checks_per_hour, window=3600.0)
         )
@@ -85,6 +88,7 @@ class Services:
             marketcap=marketcap,
             rebalancer=rebalancer,
             history=history,
+            home=home,
             keys=keys,
             erasure=erasure,
             kill_switch=kill_switch,

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.models import RebalanceRun, RunStatus, RunTrigger
 from bot.db.repositories import Repositories
 from bot.db.types import utcnow
-from bot.services.run_result import OrderOutcome, Problem, RunResult
+from bot.services.run_result import OrderOutcome, Problem, RunResult, plan_facts
 
 PER_PAGE = 5
 
@@ -20,6 +20,7 @@ PER_PAGE = 5
 @dataclass(frozen=True, slots=True)
 class RunSummary:
     run_id: int
+    number: int
     started_at: datetime
     trigger: str
     dry_run: bool
@@ -53,6 +54,7 @@ class Performance:
     # The first snapshot's holdings valued at each later snapshot's prices (buy and hold).
     hold_series: tuple[tuple[datetime, Decimal], ...] = ()
     traded_at: tuple[datetime, ...] = ()  # snapshots taken after a run that traded
+    fees_in_quote: Decimal = Decimal(0)  # every fee valued in the quote when it was paid
 
 
 def _pct(now: Decimal, start: Decimal) -> Decimal | None:
@@ -80,6 +82,7 @@ class HistoryService:
                 summaries.append(
                     RunSummary(
                         run_id=run.id,
+                        number=run.number,
                         started_at=run.started_at,
                         trigger=run.trigger,
                         dry_run=run.dry_run,
@@ -125,6 +128,34 @@ class HistoryService:
             runs = await Repositories(session).system.revised_runs(since)
             return [result_of(run) for run in runs]
 
+    async def quiet_report_due(self, user_id: int, key: str, *, hours: int = 24) -> bool:
+        """Whether a "no rebalance needed" push may go out now: none in the last `hours`
+        about the same `key` (mode, threshold, targets). Claims the slot when it may."""
+        now = utcnow()
+        async with self._sessions() as session, session.begin():
+            trader = await Repositories(session).sessions.get(user_id)
+            if trader is None:
+                return False
+            recent = trader.quiet_report_at is not None and now - trader.quiet_report_at < (
+                timedelta(hours=hours)
+            )
+            if recent and trader.quiet_report_key == key:
+                return False
+            trader.quiet_report_at, trader.quiet_report_key = now, key[:255]
+            return True
+
+    async def run(self, user_id: int, number: int) -> RunResult | None:
+        """One run of this user by its number, as the result the views render."""
+        async with self._sessions() as session:
+            run = await Repositories(session).runs.by_number(user_id, number)
+            return None if run is None else result_of(run)
+
+    async def run_page(self, user_id: int, number: int, per_page: int = PER_PAGE) -> int:
+        """The history page (0-based) a run number is on, newest first."""
+        async with self._sessions() as session:
+            total = await Repositories(session).runs.count(user_id)
+        return max(0, (total - number) // per_page)
+
     async def mark_revision_notified(self, user_id: int, run_id: int | None) -> None:
         if run_id is None:
             return
@@ -149,6 +180,7 @@ class HistoryService:
             traded = await repos.runs.traded(
                 user_id, [s.run_id for s in series if s.run_id is not None]
             )
+            fees_in_quote = await repos.runs.fees_in_quote(user_id, dry_run=dry_run)
         if not series:
             return None
         first, last = series[0], series[-1]
@@ -175,6 +207,7 @@ class HistoryService:
             dry_run=dry_run,
             hold_series=hold_series(series),
             traded_at=tuple(s.taken_at for s in series if s.run_id in traded),
+            fees_in_quote=fees_in_quote,
         )
 
 
@@ -226,6 +259,7 @@ def result_of(run: RebalanceRun) -> RunResult:
         if isinstance(o, dict)
     )
     problem_value = stored.get("problem") or (run.error if run.error in set(Problem) else None)
+    facts = plan_facts(run.plan)
     return RunResult(
         run_id=run.id,
         user_id=run.user_id,
@@ -241,6 +275,11 @@ def result_of(run: RebalanceRun) -> RunResult:
         problem=Problem(problem_value) if problem_value else None,
         started_at=run.started_at,
         finished_at=run.finished_at,
+        number=run.number,
+        weights_before=facts["weights"],
+        targets=facts["targets"],
+        drift_after=_dec(stored.get("drift_after")),
+        detail=dict(stored.get("detail") or {}),
     )
 
 

@@ -40,7 +40,14 @@ from bot.services.run_checks import Refused, checked_snapshot
 from bot.services.run_drain import Draining
 from bot.services.run_finish import RunRecorder, status_of
 from bot.services.run_lock import RunGuard, RunLocks
-from bot.services.run_plan import fee_reserve, matches, plan_for, plan_json, preview_of
+from bot.services.run_plan import (
+    fee_reserve,
+    holdings_preview,
+    matches,
+    plan_for,
+    plan_json,
+    preview_of,
+)
 from bot.services.run_preview import PreviewStore
 from bot.services.run_result import Preview, Problem, RunResult
 from bot.services.run_slots import Resume, slot_state
@@ -116,14 +123,18 @@ class Rebalancer:
                 result[asset] = price
         return result
 
-    async def _snapshot(self, account: Account, credentials: Credentials | None) -> Snapshot:
+    async def _snapshot(
+        self, account: Account, credentials: Credentials | None, *, with_targets: bool = True
+    ) -> Snapshot:
         """Reads only, so a stopping process may let it go (see `drain`)."""
         async with self.draining.interruptible():
-            return await read_snapshot(self._hubs, account, credentials, self.market_caps)
+            return await read_snapshot(
+                self._hubs, account, credentials, self.market_caps, with_targets=with_targets
+            )
 
     # --- preview -------------------------------------------------------------------------------
 
-    async def preview(self, user_id: int) -> Preview:
+    async def preview(self, user_id: int, *, holdings_only_ok: bool = False) -> Preview:
         """The plan as it would run now; nothing is recorded or traded. A chat command: its
         reads yield to scheduled runs when the exchange budget is short, and each user gets a
         fair share (ReadsThrottled beyond it)."""
@@ -136,16 +147,20 @@ class Rebalancer:
             )
         token = interactive.set(True)
         try:
-            return await self._preview(user_id)
+            return await self._preview(user_id, holdings_only_ok)
         finally:
             interactive.reset(token)
 
-    async def _preview(self, user_id: int) -> Preview:
+    async def _preview(self, user_id: int, holdings_only_ok: bool = False) -> Preview:
+        """`holdings_only_ok`: without targets, the holdings alone (for /portfolio)."""
         account, credentials = await self._accounts.with_credentials(user_id)
         if credentials is None and not account.dry_run:
             raise NotConfigured("Connect your exchange first with /keys.")
+        if holdings_only_ok and not account.strategy.is_set:
+            snap = await self._snapshot(account, credentials, with_targets=False)
+            return holdings_preview(user_id, account, snap)
         snap = await self._snapshot(account, credentials)
-        preview = preview_of(user_id, account, plan_for(snap))
+        preview = preview_of(user_id, account, plan_for(snap), snap.prices)
         if not account.dry_run:
             blocking = await self._blocking_orders(user_id)
             preview = replace(preview, unsettled_orders=len(blocking))
@@ -250,7 +265,7 @@ class Rebalancer:
                 slot=attempt.slot,
             )
         plan = plan_for(snap)
-        preview = preview_of(account.user_id, account, plan)
+        preview = preview_of(account.user_id, account, plan, snap.prices)
         started = utcnow()
         status = (
             RunStatus.EXECUTING if plan.needs_rebalance and not plan.is_empty else RunStatus.SKIPPED

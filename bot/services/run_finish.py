@@ -21,7 +21,7 @@ from bot.db.types import utcnow
 from bot.domain.valuation import value_portfolio
 from bot.services.accounts import Account
 from bot.services.fills import fees_json
-from bot.services.run_result import OrderOutcome, Problem, RunResult
+from bot.services.run_result import OrderOutcome, Problem, RunResult, plan_facts
 from bot.services.run_snapshot import Snapshot
 
 FAILED_ORDER = ("failed", "rejected", "not_sent", "not_placed")
@@ -199,7 +199,7 @@ class RunRecorder:
                     run.status = RunStatus.FAILED.value
             run.error = error
             run.finished_at = now
-            result = replace(result, run_id=run.id)
+            result = replace(result, run_id=run.id, number=run.number)
             run.result = result.to_json() | {"detail": result.detail}
             trader = await repos.sessions.get(account.user_id)
             if trader is not None:
@@ -222,6 +222,24 @@ class RunRecorder:
             repos = Repositories(session)
             run = await repos.runs.get(result.user_id, run_id)
             if run is not None:
+                facts = plan_facts(run.plan)
+                weights_after = {h.asset: h.weight for h in valuation.holdings}
+                targets = facts["targets"]
+                result = replace(
+                    result,
+                    number=run.number,
+                    weights_before=facts["weights"],
+                    targets=targets,
+                    drift_after=max(
+                        (
+                            abs(weights_after.get(a, Decimal(0)) - targets.get(a, Decimal(0)))
+                            for a in set(weights_after) | set(targets)
+                        ),
+                        default=None,
+                    )
+                    if targets
+                    else None,
+                )
                 run.status = result.status
                 run.value_after = valuation.total_value
                 run.fees = fees

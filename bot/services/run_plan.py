@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from bot.db.types import utcnow
 from bot.domain.planner import DEFAULT_FEE_RESERVE, TradePlan, plan_rebalance
+from bot.domain.valuation import value_portfolio
 from bot.services.accounts import Account
 from bot.services.run_result import DroppedView, LegView, Preview
 from bot.services.run_snapshot import Snapshot
@@ -33,7 +35,20 @@ def fee_reserve(plan: TradePlan) -> Any:
     return plan.total_value * DEFAULT_FEE_RESERVE
 
 
-def preview_of(user_id: int, account: Account, plan: TradePlan) -> Preview:
+def _base_amount(leg: Any, prices: Mapping[str, Decimal]) -> Decimal | None:
+    """The leg's size in its market's base: a sell's amount, a buy's cost at the price now."""
+    if leg.amount is not None:
+        return Decimal(leg.amount)
+    price = prices.get(leg.symbol)
+    if leg.cost is None or not price:
+        return None
+    return Decimal(leg.cost) / Decimal(price)
+
+
+def preview_of(
+    user_id: int, account: Account, plan: TradePlan, prices: Mapping[str, Decimal] | None = None
+) -> Preview:
+    """What the chat shows of a plan: sells first, then buys."""
     valuation = plan.valuation
     legs = tuple(
         LegView(
@@ -44,6 +59,7 @@ def preview_of(user_id: int, account: Account, plan: TradePlan) -> Preview:
             amount=leg.amount,
             value=leg.value,
             cost=leg.cost,
+            base_amount=_base_amount(leg, prices or {}),
         )
         for leg in (*plan.sells, *plan.buys)
     )
@@ -72,6 +88,34 @@ def preview_of(user_id: int, account: Account, plan: TradePlan) -> Preview:
         strategy_version=account.strategy.version,
         dust=tuple(h.asset for h in valuation.holdings if h.dust),
         min_trade=account.strategy.min_trade,
+    )
+
+
+def holdings_preview(user_id: int, account: Account, snap: Snapshot) -> Preview:
+    """What the account holds, valued, before any targets exist: no plan, no drift."""
+    quote = account.strategy.quote
+    valuation = value_portfolio(
+        {a: b for a, b in snap.balances.items() if b > 0}, snap.prices, snap.markets, quote
+    )
+    return Preview(
+        user_id=user_id,
+        quote=quote,
+        dry_run=account.dry_run,
+        total_value=valuation.total_value,
+        legs=(),
+        dropped=(),
+        drift_before={},
+        drift_after={},
+        current_weights={h.asset: h.weight for h in valuation.holdings},
+        target_weights={},
+        holdings={h.asset: (h.amount, h.value) for h in valuation.holdings},
+        max_drift=Decimal(0),
+        threshold=account.strategy.threshold,
+        needs_rebalance=False,
+        estimated_fees=Decimal(0),
+        unpriced=tuple(valuation.unpriced),
+        created_at=utcnow(),
+        dust=tuple(h.asset for h in valuation.holdings if h.dust),
     )
 
 
@@ -105,6 +149,7 @@ def stored_legs(preview: Preview) -> list[dict[str, Any]]:
             "amount": None if leg.amount is None else str(leg.amount),
             "cost": None if leg.cost is None else str(leg.cost),
             "value": str(leg.value),
+            "base_amount": None if leg.base_amount is None else str(leg.base_amount),
         }
         for leg in preview.legs
     ]
@@ -125,6 +170,7 @@ def shown_preview(user_id: int, row: Any) -> Preview:
             amount=dec(leg.get("amount")),
             value=Decimal(str(leg["value"])),
             cost=dec(leg.get("cost")),
+            base_amount=dec(leg.get("base_amount")),
         )
         for leg in row.legs
     )
@@ -170,4 +216,5 @@ def plan_json(preview: Preview) -> dict[str, Any]:
             for d in preview.dropped
         ],
         "targets": {asset: str(weight) for asset, weight in preview.target_weights.items()},
+        "weights": {asset: str(weight) for asset, weight in preview.current_weights.items()},
     }

@@ -9,6 +9,16 @@ from decimal import Decimal
 from typing import Any
 
 
+def plan_facts(plan: dict[str, Any] | None) -> dict[str, dict[str, Decimal]]:
+    """The weights and targets a stored plan was made from (runs recorded before they were
+    stored have none)."""
+    plan = plan or {}
+    return {
+        key: {asset: Decimal(str(value)) for asset, value in (plan.get(key) or {}).items()}
+        for key in ("weights", "targets")
+    }
+
+
 class Problem(enum.StrEnum):
     """Why a run did not simply succeed, in terms the user can act on."""
 
@@ -43,6 +53,11 @@ class LegView:
     amount: Decimal | None  # base amount (sells)
     value: Decimal  # approximate value in the portfolio's quote asset
     cost: Decimal | None = None  # quote amount (buys)
+    base_amount: Decimal | None = None  # in the market's base: exact (sells) or approx (buys)
+
+    @property
+    def base(self) -> str:
+        return self.symbol.partition("/")[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +148,24 @@ class RunResult:
     fresh_preview: Preview | None = None
     # A queued run delivered again that had already finished: this is its stored result.
     repeated: bool = False
+    number: int | None = None  # the user's own run number (#1, #2, ...)
+    weights_before: dict[str, Decimal] = field(default_factory=dict)  # % of the value
+    targets: dict[str, Decimal] = field(default_factory=dict)  # % of the value
+    drift_after: Decimal | None = None  # the largest drift once the run was over, in points
+
+    @property
+    def legs_past_threshold(self) -> tuple[tuple[str, Decimal, Decimal], ...]:
+        """(asset, weight, target) of the assets whose drift passed the threshold: why the
+        run traded. Largest drift first."""
+        if self.threshold is None:
+            return ()
+        assets = set(self.weights_before) | set(self.targets)
+        past = [
+            (a, self.weights_before.get(a, Decimal(0)), self.targets.get(a, Decimal(0)))
+            for a in assets
+        ]
+        past = [p for p in past if abs(p[1] - p[2]) > self.threshold]
+        return tuple(sorted(past, key=lambda p: (-abs(p[1] - p[2]), p[0])))
 
     @property
     def traded(self) -> bool:
@@ -154,6 +187,8 @@ class RunResult:
             "value_before": None if self.value_before is None else str(self.value_before),
             "value_after": None if self.value_after is None else str(self.value_after),
             "max_drift": None if self.max_drift is None else str(self.max_drift),
+            "drift_after": None if self.drift_after is None else str(self.drift_after),
+            "number": self.number,
             "problem": None if self.problem is None else self.problem.value,
             "finished_at": None if self.finished_at is None else self.finished_at.isoformat(),
         }

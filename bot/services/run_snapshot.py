@@ -56,8 +56,11 @@ async def read_snapshot(
     account: Account,
     credentials: Credentials | None,
     market_caps: Callable[[int], Awaitable[list[Any]]],
+    *,
+    with_targets: bool = True,
 ) -> Snapshot:
-    """Shared markets and prices, the balances a plan may use, today's target weights.
+    """Shared markets and prices, the balances a plan may use, today's target weights (none
+    when not `with_targets`: holdings only).
 
     Live: the account's free balances. Dry-run: the paper wallet; a new one starts from the
     real balances, or (no keys yet) from DEFAULT_PAPER_AMOUNT of the quote."""
@@ -73,5 +76,5 @@ async def read_snapshot(
             balances = dict((await ex.fetch_balances()).free)
     else:
         balances = {account.strategy.quote: DEFAULT_PAPER_AMOUNT}
-    targets = await target_weights(account, markets, market_caps)
+    targets = await target_weights(account, markets, market_caps) if with_targets else {}
     return Snapshot(account, markets, prices, balances, targets)

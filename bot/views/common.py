@@ -148,6 +148,10 @@ def closest_command(command: str) -> str | None:
     return matches[0] if matches else None
 
 
+def waiting_for_exchange() -> str:
+    return _("Asking the exchange…")
+
+
 def not_understood() -> str:
     return _("I did not understand that. Send /help to see what I can do.")
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from telegram import InlineKeyboardMarkup
+
 from bot.db.models import NotifyLevel, RunStatus, RunTrigger
 from bot.i18n import N_, LazyString, _, fmt_datetime, fmt_decimal, fmt_money, ngettext
 from bot.services.run_result import OrderOutcome, Problem, RunResult
 from bot.views.common import escape
+from bot.views.start import ButtonFactory
 
 
 def _order_line(order: OrderOutcome, quote: str) -> str:
@@ -27,9 +32,44 @@ def _order_line(order: OrderOutcome, quote: str) -> str:
         line = _("Sold {amount} {asset} for {cost}").format(amount=amount, asset=base, cost=cost)
     else:
         line = _("Bought {amount} {asset} for {cost}").format(amount=amount, asset=base, cost=cost)
-    if order.status == "expired" or (order.amount and order.filled < order.amount):
+    if order.amount and order.filled < order.amount:
+        line += " " + _("(partly filled: {filled} of {intended} {asset})").format(
+            filled=amount, intended=fmt_decimal(order.amount), asset=base
+        )
+    elif order.status == "expired":
         line += " " + _("(partly filled)")
     return "• " + line
+
+
+def run_title(result: RunResult) -> str:
+    """Which run, who started it, and in which mode: the first line of every report."""
+    mode = _("Dry run (paper wallet)") if result.dry_run else _("LIVE")
+    number = str(result.number) if result.number is not None else "—"
+    if result.trigger == RunTrigger.MANUAL.value:
+        title = _("Manual run #{number}").format(number=number)
+    else:
+        title = _("Scheduled run #{number}").format(number=number)
+    return "<b>" + title + "</b> · " + mode
+
+
+def reasons(result: RunResult) -> list[str]:
+    """Why the run traded: each asset whose drift passed the threshold."""
+    threshold = result.threshold or Decimal(0)
+    lines = []
+    for asset, weight, target in result.legs_past_threshold:
+        drift = weight - target
+        lines.append(
+            _("{asset} {weight} % vs {target} %, {drift} points > {threshold}").format(
+                asset=escape(asset),
+                weight=fmt_decimal(weight, places=1),
+                target=fmt_decimal(target, places=1),
+                drift=("+" if drift > 0 else "") + fmt_decimal(drift, places=1),
+                threshold=fmt_decimal(threshold, places=1),
+            )
+        )
+    if not lines:
+        return []
+    return [_("Why: {reasons}").format(reasons="; ".join(lines))]
 
 
 def _assets(detail: dict[str, object]) -> list[object]:
@@ -100,10 +140,15 @@ def _problem_text(problem: Problem | None, detail: dict[str, object]) -> str:
     return _("Something went wrong on our side. Nothing more was traded; please try later.")
 
 
+def text_of_problem(result: RunResult) -> str:
+    """Why a run did not simply succeed, in words the user can act on."""
+    return _problem_text(result.problem, result.detail)
+
+
 def result_text(result: RunResult) -> str:
     """The full report of a run, whoever asked for it."""
-    lines: list[str] = []
-    prefix = _("[Dry run] ") if result.dry_run else ""
+    lines: list[str] = [run_title(result)]
+    prefix = ""
     status = result.status
     if status == RunStatus.SKIPPED.value and result.problem is None:
         lines.append(
@@ -131,7 +176,9 @@ def result_text(result: RunResult) -> str:
         )
     else:
         lines.append(prefix + _("Rebalance failed."))
-    filled = [order for order in result.orders]
+    if result.orders:
+        lines.extend(reasons(result))
+    filled = list(result.orders)
     if filled:
         lines.append(
             ngettext("{count} order:", "{count} orders:", len(filled)).format(count=len(filled))
@@ -167,6 +214,31 @@ def result_message(result: RunResult, level: str) -> str | None:
     if level == NotifyLevel.TRADES.value and not (result.traded or is_error):
         return None
     return result_text(result)
+
+
+def is_quiet(result: RunResult) -> bool:
+    """A scheduled run that found nothing to do: told at most once a day."""
+    return result.status == RunStatus.SKIPPED.value and result.problem is None
+
+
+def failed(result: RunResult) -> bool:
+    return result.status == RunStatus.FAILED.value or result.problem not in (None, Problem.PARTIAL)
+
+
+def run_keyboard(
+    result: RunResult, button: ButtonFactory, *, can_pause: bool = True
+) -> InlineKeyboardMarkup | None:
+    """[Details] opens the run; a scheduled run adds [Pause auto] (unless automation already
+    paused itself); a failure [Retry now]."""
+    row = []
+    if result.number is not None:
+        row.append(button(_("Details"), "run", str(result.number)))
+    if can_pause and result.trigger != RunTrigger.MANUAL.value:
+        row.append(button(_("Pause auto"), "pause", ""))
+    rows = [row] if row else []
+    if failed(result) and result.problem not in (Problem.AUTH, Problem.PERMISSION, Problem.HALTED):
+        rows.append([button(_("Retry now"), "retry", "")])
+    return InlineKeyboardMarkup(rows) if rows else None
 
 
 def revision_text(result: RunResult, timezone: str) -> str:

@@ -6,40 +6,64 @@ from decimal import Decimal
 
 from telegram import InlineKeyboardMarkup
 
-from bot.i18n import _, fmt_decimal, fmt_money, fmt_percent
+from bot.i18n import _, fmt_decimal, fmt_money
 from bot.services.run_result import Preview
+from bot.views import tables
 from bot.views.common import escape
 from bot.views.start import ButtonFactory
 
 PREVIEW_TTL_SECONDS = 120
 
 
-def _signed(points: Decimal) -> str:
-    sign = "+" if points > 0 else ""
-    return sign + fmt_decimal(points, places=1)
+def _holdings_order(preview: Preview) -> list[str]:
+    assets = set(preview.holdings) | set(preview.target_weights)
+    return sorted(assets, key=lambda a: (-preview.holdings.get(a, (Decimal(0), Decimal(0)))[1], a))
 
 
 def portfolio_text(preview: Preview) -> str:
-    lines = [
-        _("<b>Portfolio</b>: {value}").format(value=fmt_money(preview.total_value, preview.quote))
+    """Two narrow tables (a phone is ~32 columns): what is held and its value, then weights
+    against targets; without targets the second is left out and the next step named."""
+    if preview.dry_run:
+        title = _("<b>Portfolio</b> (paper wallet, dry run): {value}")
+    else:
+        title = _("<b>Portfolio</b>: {value}")
+    lines = [title.format(value=fmt_money(preview.total_value, preview.quote))]
+    assets = _holdings_order(preview)
+    zero = (Decimal(0), Decimal(0))
+    held = [
+        [
+            tables.short(asset),
+            tables.amount(preview.holdings.get(asset, zero)[0]),
+            tables.fixed(preview.holdings.get(asset, zero)[1], 2),
+        ]
+        for asset in assets
     ]
-    assets = sorted(
-        set(preview.holdings) | set(preview.target_weights),
-        key=lambda a: -(preview.holdings.get(a, (Decimal(0), Decimal(0)))[1]),
+    lines.append(
+        tables.table(
+            [_("Asset"), _("Amount"), tables.short(preview.quote)],
+            held,
+            right=[False, True, True],
+        )
     )
-    for asset in assets:
-        amount, value = preview.holdings.get(asset, (Decimal(0), Decimal(0)))
-        current = preview.current_weights.get(asset, Decimal(0))
-        target = preview.target_weights.get(asset, Decimal(0))
-        drift = preview.drift_before.get(asset, current - target)
+    if preview.target_weights:
+        weights = []
+        for asset in assets:
+            current = preview.current_weights.get(asset, Decimal(0))
+            target = preview.target_weights.get(asset, Decimal(0))
+            drift = preview.drift_before.get(asset, current - target)
+            weights.append(
+                [
+                    tables.short(asset),
+                    tables.fixed(current, 2),
+                    tables.fixed(target, 2),
+                    tables.fixed(drift, 2, signed=True),
+                ]
+            )
         lines.append(
-            _("{asset}: {amount} ≈ {value} | {current} of {target} target ({drift} pts)").format(
-                asset=escape(asset),
-                amount=fmt_decimal(amount),
-                value=fmt_money(value, preview.quote),
-                current=fmt_percent(current),
-                target=fmt_percent(target),
-                drift=_signed(drift),
+            tables.table(
+                [_("Asset"), _("Now %"), _("Target"), _("Drift")],
+                weights,
+                right=[False, True, True, True],
             )
         )
     if preview.unpriced:
@@ -54,6 +78,14 @@ def portfolio_text(preview: Preview) -> str:
                 assets=", ".join(escape(asset) for asset in preview.dust)
             )
         )
+    if not preview.target_weights:
+        lines.append(
+            _(
+                "No targets yet. Set them with /targets BTC 50 ETH 30 USDT 20 or follow an "
+                "index with /index 10."
+            )
+        )
+        return "\n".join(lines)
     lines.append(
         _("Largest drift: {drift} points (threshold {threshold}).").format(
             drift=fmt_decimal(preview.max_drift, places=1),
@@ -75,9 +107,32 @@ def chart_labels() -> tuple[str, str]:
     return _("Current"), _("Target")
 
 
+def mode_label(dry_run: bool) -> str:
+    """The run's mode as every report and preview names it."""
+    return _("DRY RUN (paper wallet)") if dry_run else _("LIVE: real orders")
+
+
+def _side(side: str) -> str:
+    return _("Sell") if side == "sell" else _("Buy")
+
+
+def legs_table(preview: Preview) -> str:
+    """Sells first (the plan's order): side, amount in the market's base, approximate value."""
+    rows = [
+        [
+            _side(leg.side),
+            tables.amount(leg.base_amount) if leg.base_amount is not None else "?",
+            tables.short(leg.base),
+            tables.fixed(leg.value, 2),
+        ]
+        for leg in preview.legs
+    ]
+    header = [_("Order"), _("Amount"), "", "≈" + tables.short(preview.quote)]
+    return tables.table(header, rows, right=[False, True, False, True])
+
+
 def preview_text(preview: Preview) -> str:
-    mode = _("DRY RUN (simulated)") if preview.dry_run else _("LIVE: real orders")
-    lines = [_("<b>Rebalance preview</b> — {mode}").format(mode=mode)]
+    lines = [_("<b>Rebalance preview</b> — {mode}").format(mode=mode_label(preview.dry_run))]
     if not preview.legs:
         if preview.needs_rebalance:
             # Say whose minimum stopped it: the user can lower theirs with /mintrade.
@@ -99,20 +154,7 @@ def preview_text(preview: Preview) -> str:
                 )
             )
         return "\n".join(lines)
-    for leg in preview.legs:
-        side = _("Sell") if leg.side == "sell" else _("Buy")
-        amount = (
-            f"{fmt_decimal(leg.amount)} " if leg.amount is not None and leg.side == "sell" else ""
-        )
-        lines.append(
-            _("• {side} {amount}{asset} ≈ {value} ({symbol})").format(
-                side=side,
-                amount=amount,
-                asset=escape(leg.asset),
-                value=fmt_money(leg.value, preview.quote),
-                symbol=escape(leg.symbol),
-            )
-        )
+    lines.append(legs_table(preview))
     lines.append(
         _("Estimated fees: {fees}").format(fees=fmt_money(preview.estimated_fees, preview.quote))
     )
@@ -130,8 +172,19 @@ def preview_text(preview: Preview) -> str:
                 "until it does."
             )
         )
-    lines.append(_("This preview expires in 2 minutes."))
     return "\n".join(lines)
+
+
+def preview_message(preview: Preview) -> str:
+    """The preview as first sent: the record, plus how long it can be confirmed."""
+    if not preview.legs:
+        return preview_text(preview)
+    return preview_text(preview) + "\n" + _("This preview expires in 2 minutes.")
+
+
+def preview_with(preview_record: str, status: str) -> str:
+    """The preview the user confirmed, kept, with what became of it below."""
+    return preview_record + "\n\n" + status
 
 
 def _dropped_lines(preview: Preview) -> list[str]:
@@ -174,6 +227,10 @@ def working() -> str:
 
 def simulating() -> str:
     return _("Simulating…")
+
+
+def not_traded() -> str:
+    return _("Not traded: things changed since this preview.")
 
 
 def preview_changed() -> str:

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from telegram import InlineKeyboardMarkup
 
+from bot.db.types import utcnow
 from bot.i18n import (
     N_,
     LazyString,
     _,
     fmt_datetime,
     fmt_decimal,
+    fmt_moment,
     fmt_money,
     fmt_time_near,
     fmt_timedelta,
 )
 from bot.services.accounts import Account, Strategy
+from bot.services.run_result import Problem
 from bot.views.common import escape, exchange_name
+from bot.views.notifications import result_text_for_problem
 from bot.views.start import ButtonFactory
+
+if TYPE_CHECKING:
+    from bot.services.home import HomeNumbers
 
 # Preset intervals with short labels in the user's language (`1 год`, `1 день`, `1 тиж`).
 INTERVAL_CHOICES: tuple[tuple[LazyString, int], ...] = (
@@ -55,22 +63,6 @@ def _when(value: datetime | None, timezone: str) -> str:
     return fmt_datetime(value, timezone) if value else _("never")
 
 
-def last_result_line(account: Account) -> str:
-    result = account.last_result
-    if not result:
-        return _("no runs yet")
-    status = status_name(str(result.get("status")))
-    value = result.get("value_after") or result.get("value_before")
-    text = status
-    if result.get("dry_run"):
-        text += " " + _("(dry run)")
-    if value:
-        from decimal import Decimal
-
-        text += ", " + fmt_money(Decimal(value), str(result.get("quote") or "USDT"))
-    return text
-
-
 def status_name(status: str) -> str:
     names = {
         "succeeded": _("succeeded"),
@@ -85,15 +77,63 @@ def status_name(status: str) -> str:
     return names.get(status, status)
 
 
-def status_text(account: Account) -> str:
-    auto = _("on") if account.is_running else _("off")
-    if not account.is_running and account.paused_reason:
-        auto += " " + _("(paused: {reason})").format(reason=pause_reason(account.paused_reason))
-    mode = _("dry run (simulated)") if account.dry_run else _("LIVE trading")
-    lines = [
-        _("<b>Status</b>"),
-        _("Automatic rebalancing: {auto}").format(auto=auto),
-        _("Mode: {mode}").format(mode=mode),
+def _value_line(account: Account, home: HomeNumbers, now: datetime) -> str:
+    if home.value is None:
+        return _("Portfolio value: not known yet (/portfolio)")
+    value = fmt_money(home.value, home.quote)
+    if account.dry_run:
+        text = _("Portfolio value: {value} (paper wallet)").format(value=value)
+    else:
+        text = _("Portfolio value: {value}").format(value=value)
+    if home.as_of is not None:
+        text += " " + _("(last known, {time}; the exchange is slow)").format(
+            time=fmt_moment(home.as_of, account.timezone, now)
+        )
+    return text
+
+
+def _drift_line(account: Account, home: HomeNumbers) -> str | None:
+    if not account.strategy.is_set or home.max_drift is None:
+        return None
+    return _("Largest drift: {drift} of {threshold} points").format(
+        drift=fmt_decimal(home.max_drift, places=1),
+        threshold=fmt_decimal(account.strategy.threshold),
+    )
+
+
+def last_run_line(account: Account, now: datetime) -> str:
+    """The last run of any trigger: number, time, who started it, result, and why it failed."""
+    result = account.last_result
+    if not result:
+        return _("Last run: none yet")
+    parts = []
+    if result.get("number"):
+        parts.append(f"#{result['number']}")
+    finished = result.get("finished_at")
+    if finished:
+        parts.append(fmt_moment(datetime.fromisoformat(str(finished)), account.timezone, now))
+    parts.append(_("manual") if result.get("trigger") == "manual" else _("scheduled"))
+    if result.get("dry_run"):
+        parts.append(_("dry run"))
+    parts.append(status_name(str(result.get("status"))))
+    text = _("Last run: {run}").format(run=" · ".join(parts))
+    problem = result.get("problem")
+    if problem and problem in set(Problem):
+        text += "\n" + _("Why: {reason}").format(reason=result_text_for_problem(Problem(problem)))
+    return text
+
+
+def status_text(account: Account, home: HomeNumbers | None = None) -> str:
+    """The home screen: the mode line, value, largest drift against the threshold, the
+    settings that shape the next run, and the last run."""
+    now = utcnow()
+    lines = ["<b>" + mode_line(account, now) + "</b>"]
+    if home is not None:
+        lines.append(_value_line(account, home, now))
+        drift = _drift_line(account, home)
+        if drift is not None:
+            lines.append(drift)
+    lines += [
         _("Exchange: {exchange}").format(
             exchange=(
                 f"{exchange_name(account.exchange_id)} {account.key_hint or ''}".strip()
@@ -106,12 +146,12 @@ def status_text(account: Account) -> str:
             threshold=fmt_decimal(account.strategy.threshold)
         ),
         _("Interval: {interval}").format(interval=interval_text(account.interval_seconds)),
-        _("Next run: {time}").format(
-            time=_when(account.next_run_at, account.timezone) if account.is_running else _("—")
-        ),
-        _("Last run: {time}").format(time=_when(account.last_run_at, account.timezone)),
-        _("Last result: {result}").format(result=last_result_line(account)),
     ]
+    if account.is_running and account.next_run_at is not None:
+        lines.append(
+            _("Next run: {time}").format(time=_when(account.next_run_at, account.timezone))
+        )
+    lines.append(last_run_line(account, now))
     return "\n".join(lines)
 
 
@@ -129,11 +169,14 @@ def pause_reason(reason: str) -> str:
 
 def mode_line(account: Account, now: datetime) -> str:
     """`Auto ON · LIVE · every 4 hr · next 09:00`: whether, how and when runs happen, in one
-    line (/run and the switch to live trading both end with it)."""
-    parts = [
-        _("Auto ON") if account.is_running else _("Auto OFF"),
-        _("DRY RUN") if account.dry_run else _("LIVE"),
-    ]
+    line (the home screen starts with it; /run and the switch to live trading end with it)."""
+    if account.is_running:
+        auto = _("Auto ON")
+    elif account.paused_reason:
+        auto = _("Auto PAUSED ({reason})").format(reason=pause_reason(account.paused_reason))
+    else:
+        auto = _("Auto OFF")
+    parts = [auto, _("DRY RUN") if account.dry_run else _("LIVE")]
     if account.is_running:
         interval = fmt_timedelta(timedelta(seconds=account.interval_seconds), length="short")
         parts.append(_("every {interval}").format(interval=interval))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
-from bot.i18n import _, fmt_decimal, fmt_money
+from bot.domain.strategies import SkippedCoin
+from bot.i18n import _, fmt_decimal, fmt_money, ngettext
 from bot.services.accounts import Account, Strategy
 from bot.views.common import escape
 from bot.views.status import strategy_line
@@ -54,16 +56,46 @@ def targets_set(weights: dict[str, Decimal], kind: str) -> str:
 
 
 def index_set(
-    size: int, cap: Decimal | None, exclusions: list[str], weights: dict[str, Decimal]
+    size: int,
+    cap: Decimal | None,
+    exclusions: list[str],
+    weights: dict[str, Decimal],
+    skipped: Sequence[SkippedCoin] = (),
+    quote: str = "USDT",
 ) -> str:
-    head = _("Index set: top {size} by market cap").format(size=size)
+    """What the index holds (N coins, or fewer only when fewer qualify), what it passed over
+    and why, and the stablecoin rule."""
+    head = ngettext(
+        "Index set: top {size} coin by market cap",
+        "Index set: top {size} coins by market cap",
+        len(weights),
+    ).format(size=len(weights))
     if cap is not None:
         head += ", " + _("cap {cap}%").format(cap=fmt_decimal(cap))
     if exclusions:
         head += ", " + _("excluding {assets}").format(
             assets=", ".join(escape(a) for a in exclusions)
         )
-    return "\n".join([head + ".", _("Weights today:"), weights_table(weights)])
+    lines = [head + ".", _("Weights today:"), weights_table(weights)]
+    if len(weights) < size:
+        lines.append(
+            _("Only {count} coins qualify, not {size}.").format(count=len(weights), size=size)
+        )
+    no_market = [c.symbol for c in skipped if c.reason == "no_market"]
+    if no_market:
+        lines.append(
+            _("Skipped, next-ranked coins took their place:")
+            + "\n"
+            + "\n".join(
+                "• "
+                + _("{asset}: no {asset}/{quote} market").format(
+                    asset=escape(a), quote=escape(quote)
+                )
+                for a in no_market
+            )
+        )
+    lines.append(_("Stablecoins (USDT, USDC, DAI, …) are never part of the index."))
+    return "\n".join(lines)
 
 
 def index_usage() -> str:

@@ -34,6 +34,9 @@ def e2e_settings(
         "exchange_rate_limit": False,
         "exchange_timeout_seconds": 2.0,
         "min_interval_seconds": 1,
+        "send_retry_seconds": 0.5,  # the backoff's shape is the same, only shorter
+        # A loaded test machine may take a second; tests of the interim line set it lower.
+        "interim_after_seconds": 30.0,
         # Tests type faster than people; the rate limit has tests of its own.
         "user_updates_burst": 10_000,
         "user_updates_per_minute": 60_000,

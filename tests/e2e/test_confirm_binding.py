@@ -6,7 +6,16 @@ from __future__ import annotations
 from decimal import Decimal
 
 from bot.app import running
-from tests.e2e.conftest import World, connect
+from tests.e2e.conftest import Chat, World, connect
+from tests.fakes.telegram import SentMessage
+
+
+async def _fresh_preview(chat: Chat) -> SentMessage:
+    """The new preview sent after a Confirm that no longer matched (the confirmed one is kept,
+    marked as not traded)."""
+    return await chat.telegram.wait_for_message(
+        chat.chat_id, predicate=lambda m: "Things changed" in m.text, timeout=20
+    )
 
 
 async def test_a_dry_run_preview_confirmed_after_going_live_trades_nothing(world: World) -> None:
@@ -17,7 +26,7 @@ async def test_a_dry_run_preview_confirmed_after_going_live_trades_nothing(world
     prompt = await chat.ask("/dryrun off")
     await chat.press(prompt, "Yes")
     await chat.press(preview, "Confirm")  # the stale dry-run Confirm
-    fresh = await chat.reply(timeout=20)
+    fresh = await _fresh_preview(chat)
     assert "Things changed" in fresh.text
     assert "LIVE" in fresh.text
     assert world.exchange.orders(api_key) == []
@@ -37,12 +46,12 @@ async def test_new_targets_or_a_deposit_inside_the_window_get_a_fresh_preview(
     preview = await chat.ask("/rebalance")
     await chat.ask("/targets BTC 60 ETH 20 BNB 10 USDT 10")
     await chat.press(preview, "Confirm")
-    fresh = await chat.reply(timeout=20)
+    fresh = await _fresh_preview(chat)
     assert "Things changed" in fresh.text
     assert world.exchange.orders(api_key) == []
     world.exchange.accounts[api_key].balances["USDT"] += Decimal(5000)  # a deposit
     await chat.press(fresh, "Confirm")
-    again = await chat.reply(timeout=20)
+    again = await _fresh_preview(chat)
     assert "Things changed" in again.text
     assert world.exchange.orders(api_key) == []
 

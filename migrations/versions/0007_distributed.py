@@ -1,7 +1,7 @@
 """distributed mode: run slots unique per user, the queue's ledger, worker shards
 
-Revision ID: 0006_distributed
-Revises: 0005_paper_wallet
+Revision ID: 0007_distributed
+Revises: 0006_run_numbers
 Create Date: 2026-12-01 15:00:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import bot.db.types
 
-revision: str = "0006_distributed"
-down_revision: str | None = "0005_paper_wallet"
+revision: str = "0007_distributed"
+down_revision: str | None = "0006_run_numbers"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
