@@ -118,7 +118,9 @@ def last_run_line(account: Account, now: datetime) -> str:
     parts.append(status_name(str(result.get("status"))))
     text = _("Last run: {run}").format(run=" · ".join(parts))
     problem = result.get("problem")
-    if problem and problem in set(Problem):
+    # A key failure's text says automation is paused: stale once the user re-armed it.
+    stale = account.is_running and problem in (Problem.AUTH.value, Problem.PERMISSION.value)
+    if problem and problem in set(Problem) and not stale:
         text += "\n" + _("Why: {reason}").format(reason=result_text_for_problem(Problem(problem)))
     return text
 

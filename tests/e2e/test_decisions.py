@@ -32,7 +32,7 @@ async def test_next_with_automation_off_asks_before_starting_it(world: World) ->
     assert "is on" not in asked.text
     assert _job_time(world) is None  # nothing scheduled by setting a time
     status = await chat.ask("/status")
-    assert "Automatic rebalancing: off" in status.text
+    assert status.text.startswith("<b>Auto OFF"), status.text
     kept_off = await chat.press(asked, "No")
     assert "stays off" in kept_off.text
     assert _job_time(world) is None
@@ -83,7 +83,7 @@ async def test_run_rechecks_a_key_the_bot_paused_as_broken(world: World) -> None
     assert started.text.startswith("Auto ON"), started.text
     assert _job_time(world) is not None
     status = await chat.ask("/status")
-    assert "Automatic rebalancing: on" in status.text
+    assert status.text.startswith("<b>Auto ON"), status.text
     assert "paused" not in status.text
 
 
@@ -100,7 +100,7 @@ async def test_keys_connected_again_after_deletekeys_start_in_dry_run(world: Wor
     await chat.press(ask, "Yes")
     connected = await _reconnect(chat, api_key, secret)
     assert "dry-run" in connected
-    assert "dry run (simulated)" in (await chat.ask("/status")).text
+    assert "· DRY RUN" in (await chat.ask("/status")).text
     started = await chat.ask("/run")
     assert started.text.startswith("Auto ON · DRY RUN"), started.text
     preview = await chat.ask("/rebalance")

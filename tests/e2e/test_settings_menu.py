@@ -100,9 +100,10 @@ async def test_timezone_guess_from_the_telegram_language(world: World) -> None:
 async def test_main_menu_edits_its_message_and_answers_once(world: World) -> None:
     chat = world.chat(8304)
     menu = await chat.ask("/start")
-    # No keys yet: Portfolio and Rebalance say what is missing, in the menu's message.
+    # No keys yet: Portfolio shows the paper wallet, Rebalance says what is missing, each in
+    # the menu's message.
     portfolio = await _tap(chat, menu, "Portfolio")
-    assert "first" in portfolio.text
+    assert "paper wallet" in portfolio.text
     menu = await _tap(chat, portfolio, "« Menu")
     rebalance = await _tap(chat, menu, "Rebalance")
     assert "first" in rebalance.text
