@@ -6,11 +6,14 @@ import asyncio
 import signal
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
+from bot.config import Settings
 from bot.db.engine import make_engine, make_session_factory
 from bot.db.models import QueuedRun, RebalanceRun, RunStatus, RunTrigger
 from bot.distributed.broker import RESULTS_STREAM
@@ -23,6 +26,34 @@ from tests.distributed.conftest import MASTER, Workers, add_users, env_for, sett
 
 LIVE_START = {"USDT": "1000"}
 THREE_BUYS = {"BTC": 40, "ETH": 30, "BNB": 30}
+
+
+@dataclass
+class _Rig:
+    """What each test here drives: the database, a scheduler's queue and worker processes."""
+
+    settings: Settings
+    engine: Any
+    sessions: Any
+    queue: Dispatcher
+    workers: Workers
+
+
+def _rig(
+    pg_url: str,
+    redis_url: str,
+    fakes: Any,
+    tmp_path: Path,
+    workers_factory: list[Workers],
+    **env: str,
+) -> _Rig:
+    exchange, caps = fakes
+    settings = settings_for(pg_url, redis_url, exchange, caps)
+    engine = make_engine(pg_url)
+    sessions = make_session_factory(engine)
+    workers = Workers(env_for(pg_url, redis_url, exchange, caps, **env), tmp_path)
+    workers_factory.append(workers)
+    return _Rig(settings, engine, sessions, Dispatcher(settings, sessions), workers)
 
 
 async def _until(predicate, timeout: float, what: str, every: float = 0.05) -> None:  # type: ignore[no-untyped-def]
@@ -54,17 +85,12 @@ async def _open_slots(sessions) -> int:  # type: ignore[no-untyped-def]
 async def test_a_worker_killed_after_its_first_order_is_finished_by_another(
     pg_url: str, redis_url: str, fakes, tmp_path: Path, workers_factory
 ) -> None:
-    exchange, caps = fakes
+    exchange = fakes[0]
     [user] = await add_users(
         pg_url, 1, exchange=exchange, live=True, start=LIVE_START, weights=THREE_BUYS
     )
-    settings = settings_for(pg_url, redis_url, exchange, caps)
-    engine = make_engine(pg_url)
-    sessions = make_session_factory(engine)
-    queue = Dispatcher(settings, sessions)
-    env = env_for(pg_url, redis_url, exchange, caps, QUEUE_IDLE_TIMEOUT_SECONDS="3")
-    workers = Workers(env, tmp_path)
-    workers_factory.append(workers)
+    rig = _rig(pg_url, redis_url, fakes, tmp_path, workers_factory, QUEUE_IDLE_TIMEOUT_SECONDS="3")
+    engine, sessions, queue, workers = rig.engine, rig.sessions, rig.queue, rig.workers
     # Every order takes a while to answer: the worker dies with its second one in flight.
     exchange.inject("/api/v3/order", "latency", delay=2.0, count=None, method="POST")
     first = await workers.start("first")
@@ -121,16 +147,12 @@ async def test_a_manual_run_and_a_scheduled_run_of_one_user_never_overlap(
 ) -> None:
     """The bot's manual run holds the user's PostgreSQL lock: the worker's scheduled run of
     the same user is skipped; and a manual run while a worker runs that user is refused."""
-    exchange, caps = fakes
+    exchange = fakes[0]
     [user] = await add_users(
         pg_url, 1, exchange=exchange, live=True, start=LIVE_START, weights=THREE_BUYS
     )
-    settings = settings_for(pg_url, redis_url, exchange, caps)
-    engine = make_engine(pg_url)
-    sessions = make_session_factory(engine)
-    queue = Dispatcher(settings, sessions)
-    workers = Workers(env_for(pg_url, redis_url, exchange, caps), tmp_path)
-    workers_factory.append(workers)
+    rig = _rig(pg_url, redis_url, fakes, tmp_path, workers_factory)
+    engine, sessions, queue, workers = rig.engine, rig.sessions, rig.queue, rig.workers
     await workers.start("w")
     locks = RunLocks(sessions)
     try:
@@ -155,8 +177,10 @@ async def test_a_manual_run_and_a_scheduled_run_of_one_user_never_overlap(
         from bot.services.exchange import ExchangeHubs
         from bot.services.marketcap import MarketCapService
 
-        hubs = ExchangeHubs(settings)
-        rebalancer = Rebalancer(sessions, accounts, hubs, MarketCapService(settings), locks=locks)
+        hubs = ExchangeHubs(rig.settings)
+        rebalancer = Rebalancer(
+            sessions, accounts, hubs, MarketCapService(rig.settings), locks=locks
+        )
         from bot.errors import RunInProgress
 
         try:
@@ -191,14 +215,9 @@ async def _is_zero(count) -> bool:  # type: ignore[no-untyped-def]
 async def test_redis_losing_everything_mid_wave_still_runs_each_slot_once(
     pg_url: str, redis_url: str, fakes, tmp_path: Path, workers_factory
 ) -> None:
-    exchange, caps = fakes
     users = await add_users(pg_url, 300)
-    settings = settings_for(pg_url, redis_url, exchange, caps)
-    engine = make_engine(pg_url)
-    sessions = make_session_factory(engine)
-    queue = Dispatcher(settings, sessions)
-    workers = Workers(env_for(pg_url, redis_url, exchange, caps), tmp_path)
-    workers_factory.append(workers)
+    rig = _rig(pg_url, redis_url, fakes, tmp_path, workers_factory)
+    engine, sessions, queue, workers = rig.engine, rig.sessions, rig.queue, rig.workers
     await workers.start("w1")
     await workers.start("w2")
     client = Redis.from_url(redis_url)
@@ -243,17 +262,12 @@ async def test_redis_losing_everything_mid_wave_still_runs_each_slot_once(
 async def test_a_stopping_worker_lets_reading_runs_go_back_and_finishes_trading_ones(
     pg_url: str, redis_url: str, fakes, tmp_path: Path, workers_factory
 ) -> None:
-    exchange, caps = fakes
+    exchange = fakes[0]
     reading, trading = await add_users(
         pg_url, 2, exchange=exchange, live=True, start=LIVE_START, weights=THREE_BUYS
     )
-    settings = settings_for(pg_url, redis_url, exchange, caps)
-    engine = make_engine(pg_url)
-    sessions = make_session_factory(engine)
-    queue = Dispatcher(settings, sessions)
-    env = env_for(pg_url, redis_url, exchange, caps, QUEUE_IDLE_TIMEOUT_SECONDS="3")
-    workers = Workers(env, tmp_path)
-    workers_factory.append(workers)
+    rig = _rig(pg_url, redis_url, fakes, tmp_path, workers_factory, QUEUE_IDLE_TIMEOUT_SECONDS="3")
+    engine, sessions, queue, workers = rig.engine, rig.sessions, rig.queue, rig.workers
     first = await workers.start("first")
     try:
         # The trading user's run is placing orders (slowly) when SIGTERM arrives; the other
