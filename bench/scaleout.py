@@ -259,7 +259,8 @@ async def main() -> None:
     figures["when"] = utcnow().isoformat(timespec="seconds")
     for key in ("dry_wave", "live_wave", "steady", "embedded_dry_wave"):
         table(key, figures[key])
-    print(save("scaleout", figures, "python -m bench.scaleout"))
+    name = os.environ.get("SCALEOUT_NAME", "scaleout")  # a partial run keeps the full one
+    print(save(name, figures, "python -m bench.scaleout"))
 
 
 if __name__ == "__main__":
