@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 LEADER_CHECK_SECONDS = 5.0
 SWEEP_SECONDS = 30.0
 TICK_SECONDS = 60.0
+STOP_SENDING_SECONDS = 10.0
 
 
 async def lead(application: Any, services: Services) -> None:
@@ -75,12 +76,21 @@ async def _tick(context: BotContext) -> None:
 
 
 async def stop_sending(application: Any) -> None:
-    """Before the bot's HTTP client closes: what is not yet sent stays in the stream."""
+    """Before the bot's HTTP client closes: the report in hand is finished, the rest stays in
+    the stream for the next leader."""
     task = application.bot_data.pop("sender_task", None)
-    if task is not None:
+    sender = application.bot_data.get("sender")
+    if task is None:
+        return
+    if sender is not None:
+        sender.stop()
+    try:
+        # its read blocks at most a second; a send may wait out Telegram's rate limit
+        await asyncio.wait_for(asyncio.shield(task), timeout=STOP_SENDING_SECONDS)
+    except TimeoutError:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
 
 
 async def step_down(application: Any) -> None:

@@ -38,6 +38,11 @@ class ResultSender:
         self._deliver = deliver
         self._block = block_ms
         self.delivered = 0
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Finish the entry in hand, then return: a delivery is never cut in half."""
+        self._stopping.set()
 
     async def _group(self) -> None:
         try:
@@ -50,7 +55,7 @@ class ResultSender:
         await self._group()
         backlog = True  # first what a previous leader (or we) read and did not acknowledge
         passes = 0
-        while True:
+        while not self._stopping.is_set():
             try:
                 got = await self._redis.xreadgroup(
                     SENDERS_GROUP,
@@ -68,6 +73,8 @@ class ResultSender:
             entries: list[Any] = list(got[0][1]) if got else []  # type: ignore[index]
             failed = False
             for entry_id, raw in entries:
+                if self._stopping.is_set():
+                    break  # unacknowledged: the next leader (or start) sends it
                 if not raw:  # an entry trimmed while pending
                     await self._redis.xack(RESULTS_STREAM, SENDERS_GROUP, entry_id)
                     continue

@@ -31,6 +31,7 @@ from bot.services.run_lock import process_owner
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 10.0
+LISTENER_CLOSE_SECONDS = 5.0
 
 
 class Worker:
@@ -45,6 +46,7 @@ class Worker:
         self.broker.state.worker = self
         self.finish = asyncio.Event()
         self.done = 0
+        self._active: set[asyncio.Task[Any]] = set()  # runs in hand (placing orders finish)
 
     @property
     def redis(self) -> Any:
@@ -60,6 +62,10 @@ class Worker:
         preview_id: int | None,
         chat_message_id: int | None,
     ) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._active.add(task)
+            task.add_done_callback(self._active.discard)
         services = self.services
         try:
             account = await services.accounts.get(user_id)
@@ -125,8 +131,24 @@ class Worker:
             asyncio.create_task(self._reconcile()),
         ]
         log.info("worker %s listening on shard %r", self.consumer, self.shard)
+        listener = asyncio.create_task(self._listen())
         try:
-            await self._listen()
+            await asyncio.wait(
+                {listener, asyncio.create_task(self.finish.wait())},
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            # Runs in hand finish (those still reading were let go by `stop`); then the
+            # listener gets a moment to close, and is cut off if its read does not return:
+            # nothing is lost, what it held unacknowledged is delivered again.
+            while self._active:
+                await asyncio.wait(set(self._active))
+            try:
+                await asyncio.wait_for(asyncio.shield(listener), timeout=LISTENER_CLOSE_SECONDS)
+            except TimeoutError:
+                log.warning("the queue listener did not stop in time; cut off")
+                listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
         finally:
             for task in helpers:
                 task.cancel()
