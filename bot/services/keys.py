@@ -20,11 +20,22 @@ from bot.services.accounts import Account, AccountService
 from bot.services.budgets import interactive
 from bot.services.exchange import validate_credentials
 from bot.services.ratelimit import AttemptLimiter
+from bot.services.venues import OFFERED
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-+/=]{16,128}$")
-SUPPORTED_EXCHANGES = ("binance",)
-# What each exchange's API keys and secrets look like, to spot one pasted anywhere.
-KEY_SHAPES = {"binance": r"(?<![A-Za-z0-9])[A-Za-z0-9]{64}(?![A-Za-z0-9])"}
+# OKX: "8 to 32 characters" of letters, digits and symbols, chosen by the user; no spaces.
+PASSPHRASE_PATTERN = re.compile(r"^[!-~]{8,32}$")
+SUPPORTED_EXCHANGES = OFFERED
+# What each exchange's API keys and secrets look like, to spot one pasted anywhere: Binance's
+# 64 alphanumerics; OKX's key is a UUID and its secret 32 hex digits; Bybit's secret is 36
+# alphanumerics (its 18-character key alone is too short to tell from a word).
+KEY_SHAPES = {
+    "binance": r"(?<![A-Za-z0-9])[A-Za-z0-9]{64}(?![A-Za-z0-9])",
+    "okx": r"(?<![A-Za-z0-9-])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"(?![A-Za-z0-9-])|(?<![A-Za-z0-9])[0-9A-F]{32}(?![A-Za-z0-9])",
+    "bybit": r"(?<![A-Za-z0-9])(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{36}"
+    r"(?![A-Za-z0-9])",
+}
 _KEY_LIKE = re.compile("|".join(f"(?:{shape})" for shape in KEY_SHAPES.values()))
 
 
@@ -39,6 +50,14 @@ class TooManyKeyChecks(BotError):
     def __init__(self, retry_after: float) -> None:
         super().__init__("too many key checks")
         self.retry_after = retry_after
+
+
+def check_passphrase_format(value: str) -> str:
+    """An OKX passphrase as typed: 8-32 printable characters, no spaces (trimmed)."""
+    value = value.strip()
+    if not PASSPHRASE_PATTERN.fullmatch(value):
+        raise ValidationError("That does not look like an API passphrase.")
+    return value
 
 
 def check_key_format(value: str) -> str:

@@ -29,7 +29,7 @@ from bot.errors import (
     OutcomeUnknown,
     RateLimited,
 )
-from bot.services.exchange import BINANCE_OPTIONS
+from bot.services.venues import BINANCE_OPTIONS
 from bot.services.exchange_account import parse_order
 from bot.services.exchange_errors import annotated_class, map_error
 from bot.services.execution import OrderExecutor
