@@ -281,14 +281,14 @@ class MarketDataHub:
             client.options["timeDifference"] = self.time_difference_ms
             return client
 
-        async with self.pool.lease(fingerprint(api_key, secret), make) as client:
+        async with self.pool.lease(fingerprint(api_key, secret, passphrase), make) as client:
             yield PrivateAccount(
                 self.gateway, client, budget_account=fingerprint(api_key, secret)[:16]
             )
 
-    async def forget(self, api_key: str, secret: str) -> None:
+    async def forget(self, api_key: str, secret: str, passphrase: str | None = None) -> None:
         """The user's keys were deleted or replaced: drop their client (and the key in it)."""
-        await self.pool.forget(fingerprint(api_key, secret))
+        await self.pool.forget(fingerprint(api_key, secret, passphrase))
 
     async def close(self) -> None:
         await self.pool.close()
@@ -312,11 +312,13 @@ class ExchangeHubs:
             hub = self._hubs[exchange_id] = MarketDataHub(exchange_id, self.settings)
         return hub
 
-    async def forget(self, exchange_id: str, api_key: str, secret: str) -> None:
+    async def forget(
+        self, exchange_id: str, api_key: str, secret: str, passphrase: str | None = None
+    ) -> None:
         """Close and drop the pooled client of these credentials (keys deleted or replaced)."""
         hub = self._hubs.get(exchange_id)
         if hub is not None:
-            await hub.forget(api_key, secret)
+            await hub.forget(api_key, secret, passphrase)
 
     async def close(self) -> None:
         for hub in self._hubs.values():

@@ -20,7 +20,7 @@ from bot.services.accounts import Account, AccountService
 from bot.services.budgets import interactive
 from bot.services.exchange import validate_credentials
 from bot.services.ratelimit import AttemptLimiter
-from bot.services.venues import OFFERED
+from bot.services.venues import OFFERED, venue
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-+/=]{16,128}$")
 # OKX: "8 to 32 characters" of letters, digits and symbols, chosen by the user; no spaces.
@@ -96,6 +96,8 @@ class KeyService:
         """Validate (refusing withdraw/transfer-enabled keys) and store; raises exchange errors."""
         if exchange_id not in SUPPORTED_EXCHANGES:
             raise ValidationError("Unsupported exchange. Choose one of the buttons.")
+        if venue(exchange_id).needs_passphrase and not passphrase:
+            raise ValidationError("That does not look like an API passphrase.")
         self.check_allowed(user_id)
         self.checks.record(user_id)
         for value in (api_key, secret, passphrase):
@@ -111,7 +113,7 @@ class KeyService:
             )
         except ExchangeError:
             # A refused key's client must not sit in the pool with the key in it.
-            await self._hubs.forget(exchange_id, api_key, secret)
+            await self._hubs.forget(exchange_id, api_key, secret, passphrase)
             raise
         permissions = dict(getattr(check, "permissions", {}) or {})
         if not permissions:
@@ -125,9 +127,12 @@ class KeyService:
             permissions=permissions,
             ip_restricted=getattr(check, "ip_restricted", None),
         )
-        if previous is not None and (previous.api_key, previous.secret) != (api_key, secret):
+        old = (previous.api_key, previous.secret, previous.passphrase) if previous else None
+        if previous is not None and old != (api_key, secret, passphrase):
             # Replaced: the old key's pooled client (and the old key in it) goes now.
-            await self._hubs.forget(previous.exchange_id, previous.api_key, previous.secret)
+            await self._hubs.forget(
+                previous.exchange_id, previous.api_key, previous.secret, previous.passphrase
+            )
         return account
 
     async def recheck(self, user_id: int) -> bool:
