@@ -26,13 +26,13 @@ KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-+/=]{16,128}$")
 # OKX: "8 to 32 characters" of letters, digits and symbols, chosen by the user; no spaces.
 PASSPHRASE_PATTERN = re.compile(r"^[!-~]{8,32}$")
 SUPPORTED_EXCHANGES = OFFERED
-# What each exchange's API keys and secrets look like, to spot one pasted anywhere: Binance's
-# 64 alphanumerics; OKX's key is a UUID and its secret 32 hex digits; Bybit's secret is 36
-# alphanumerics (its 18-character key alone is too short to tell from a word).
+# What each exchange's API secrets (or keys) look like, to spot one pasted anywhere: Binance's
+# 64 alphanumerics, OKX's 32-hex-digit secret, Bybit's 36-alphanumeric secret. OKX's key is
+# a UUID, which a CoinMarketCap key (sent to /cmckey) is too, and Bybit's 18-character key is
+# too short to tell from a word: neither is a secret alone, so neither shape is hunted.
 KEY_SHAPES = {
     "binance": r"(?<![A-Za-z0-9])[A-Za-z0-9]{64}(?![A-Za-z0-9])",
-    "okx": r"(?<![A-Za-z0-9-])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-    r"(?![A-Za-z0-9-])|(?<![A-Za-z0-9])[0-9A-F]{32}(?![A-Za-z0-9])",
+    "okx": r"(?<![A-Za-z0-9])[0-9A-F]{32}(?![A-Za-z0-9])",
     "bybit": r"(?<![A-Za-z0-9])(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{36}"
     r"(?![A-Za-z0-9])",
 }
