@@ -13,6 +13,7 @@ UID and endpoint, HTTP 403 past 600 requests per 5 s per IP) and the sample bodi
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -95,6 +96,9 @@ class FakeBybit(FakeVenue):
         if path in LIMITS and self._over_limit(path, api_key or "ip"):
             return self._rate_limited(record, path)
         fault = self._fault_for(request.method, path)
+        if fault is not None and fault.kind == "latency":
+            await asyncio.sleep(fault.delay)
+            fault = None
         if fault is not None and fault.kind == "5xx":
             record.status = 502
             return web.Response(status=502, text="<html>502 Bad Gateway</html>")

@@ -11,6 +11,7 @@ details", "Get order history (last 7 days)"; "Error Code") and the sample bodies
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -77,6 +78,9 @@ class FakeOkx(FakeVenue):
             record.status = 429
             return self._body({"code": "50011", "msg": "Too Many Requests", "data": []}, 429)
         fault = self._fault_for(request.method, path)
+        if fault is not None and fault.kind == "latency":
+            await asyncio.sleep(fault.delay)
+            fault = None
         if fault is not None and fault.kind == "5xx":
             record.status = 502
             return web.Response(status=502, text="<html>502 Bad Gateway</html>")

@@ -95,7 +95,7 @@ class Fault:
     """`kind`: "5xx" (an HTML 502, nothing booked); "code" (the exchange's error body with
     `code`/`status`, after booking when `booked`); "timeout" (hangs before booking);
     "timeout_after" (books, then hangs past the client's timeout); "rate" (the exchange's
-    rate-limit answer, never booked)."""
+    rate-limit answer, never booked); "latency" (answers normally after `delay` seconds)."""
 
     path: str
     kind: str
@@ -105,6 +105,7 @@ class Fault:
     status: int = 200
     msg: str = "error"
     booked: bool = False
+    delay: float = 0.0  # "latency": answer after this long
 
 
 class FakeVenue:
