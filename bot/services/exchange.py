@@ -35,6 +35,7 @@ BACKOFF_SECONDS = 0.5
 TIME_SYNC_SECONDS = 1800.0  # re-read the exchange's clock this often (and after every -1021)
 CLOCK_WARNING_MS = 1000  # our clock this far off the exchange's is worth an operator's look
 _HOST = re.compile(r"^https?://[^/]+")
+BYBIT_BAN_SECONDS = 600.0  # Bybit's 403 "access too frequent": an IP ban of 10 minutes or more
 
 
 def rewrite_api_urls(urls: Any, base_url: str) -> Any:
@@ -149,6 +150,8 @@ class ExchangeGateway:
         if isinstance(error, RateLimited):
             retry_after = lowered.get("retry-after")
             seconds = float(retry_after) if retry_after and str(retry_after).isdecimal() else 1.0
+            if error.banned and self.exchange_id == "bybit" and not retry_after:
+                seconds = BYBIT_BAN_SECONDS  # "wait for at least 10 minutes" (rate-limit docs)
             error.retry_after = seconds
             if error.banned:
                 log.error(

@@ -234,3 +234,37 @@ async def test_a_good_key_passes_and_a_wrong_passphrase_fails(venue: tuple[str, 
                 await validate_credentials(hub, KEY, SECRET, "wrong-phrase")
     finally:
         await hubs.close()
+
+
+async def test_a_rate_limited_read_is_waited_out_and_retried(venue: tuple[str, FakeVenue]) -> None:
+    exchange, fake = venue
+    fake.add_account(KEY, SECRET, {"USDT": "7"}, **_credentials(exchange))
+    balance_path = "/api/v5/account/balance" if exchange == "okx" else "/v5/account/wallet-balance"
+    fake.inject(balance_path, "rate")  # OKX: HTTP 429 code 50011; Bybit: retCode 10006
+    hubs = _hubs(exchange, fake)
+    try:
+        async with hubs.get(exchange).private(
+            KEY, SECRET, PHRASE if exchange == "okx" else None
+        ) as account:
+            balances = await account.fetch_balances()
+        assert balances.free == {"USDT": Decimal(7)}
+        assert fake.count(balance_path) == 2
+    finally:
+        await hubs.close()
+
+
+async def test_the_fake_s_own_limits_are_never_hit_by_a_burst_of_reads(
+    venue: tuple[str, FakeVenue],
+) -> None:
+    exchange, fake = venue
+    fake.add_account(KEY, SECRET, {"USDT": "7"}, **_credentials(exchange))
+    hubs = _hubs(exchange, fake)
+    try:
+        async with hubs.get(exchange).private(
+            KEY, SECRET, PHRASE if exchange == "okx" else None
+        ) as account:
+            for _ in range(14):  # OKX allows 10 balance reads per 2 s: the limiter waits
+                await account.fetch_balances()
+        assert all(r.status == 200 for r in fake.requests)
+    finally:
+        await hubs.close()
