@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bot.app import running
-from tests.e2e.conftest import Chat, World, e2e_settings, open_keys
+from tests.e2e.conftest import CYRILLIC, Chat, World, e2e_settings, open_keys
 from tests.fakes.bybit import FakeBybit
 from tests.fakes.marketcap import FakeMarketCaps
 from tests.fakes.okx import FakeOkx
@@ -163,3 +163,23 @@ async def test_a_lost_order_answer_never_doubles_the_order(venue_world: World) -
     assert len(client_ids) == len(set(client_ids)) == 2  # both legs, each exactly once
     for cid in client_ids:
         assert world.exchange.order_posts(cid) == 1
+
+
+async def test_the_dialog_speaks_ukrainian(venue_world: World) -> None:
+    world, exchange = venue_world, _exchange(venue_world)
+    chat = world.chat(16_301, language="uk")
+    api_key, secret = _credentials(exchange, chat.chat_id)
+    extra = {"passphrase": PHRASE} if exchange == "okx" else {}
+    world.exchange.add_account(api_key, secret, {"USDT": "10"}, **extra)
+    await chat.ask("/start")
+    asked = await open_keys(chat, NAMES[exchange])
+    assert f"API-ключ {NAMES[exchange]}" in asked.text
+    assert "секретний ключ" in (await chat.ask(api_key)).text
+    chat.send(secret)
+    if exchange == "okx":
+        assert "парольну фразу" in (await chat.reply()).text
+        chat.send(PHRASE)
+    await chat.reply()  # checking
+    connected = await chat.reply()
+    assert api_key[-4:] in connected.text
+    assert CYRILLIC.search(connected.text)
