@@ -200,7 +200,15 @@ class PrivateAccount:
             result = parse_order(raw, cid, symbol, self._exchange)
             if result.status == "open" and result.filled == 0:
                 # An ACK, or a MARKET order not yet matched: its fill is known by a lookup.
-                return await self.settle(symbol, cid) or result
+                found = await self.settle(symbol, cid)
+                if found is not None:
+                    return found
+                if self._exchange in ("okx", "bybit"):
+                    # Every OKX and Bybit placement is only an ACK: accepted, fills unseen.
+                    # Unknown, so reconciliation keeps looking; "open, nothing filled" would
+                    # be believed for good.
+                    raise OutcomeUnknown("order accepted; its fills are not visible yet")
+                return result
             return result
         raise RateLimited("order rate limited")  # pragma: no cover - the loop raises
 

@@ -116,13 +116,18 @@ class FakeBybit(FakeVenue):
         except VenueError as error:
             record.status = error.status
             return self._error(int(error.code), error.msg, error.status)
-        if path == ORDER_PATH and fault is not None and fault.kind in ("timeout_after", "code"):
+        if (
+            path == ORDER_PATH
+            and fault is not None
+            and fault.kind in ("timeout_after", "code", "unseen")
+        ):
             self.order_book[-1].visible_at = time.monotonic() + self.lookup_delay
             if fault.kind == "timeout_after":
                 await self._hang()
                 return web.Response(status=504)
-            record.status = fault.status
-            return self._error(int(fault.code), fault.msg, fault.status)
+            if fault.kind == "code":
+                record.status = fault.status
+                return self._error(int(fault.code), fault.msg, fault.status)
         return web.json_response(
             {
                 "retCode": 0,

@@ -102,13 +102,15 @@ class FakeOkx(FakeVenue):
             record.status = error.status
             return self._body({"code": error.code, "msg": error.msg, "data": []}, error.status)
         booked = path == ORDER_PATH and request.method == "POST" and data[0].get("sCode") == "0"
-        if booked and fault is not None and fault.kind in ("timeout_after", "code"):
+        if booked and fault is not None and fault.kind in ("timeout_after", "code", "unseen"):
             self.order_book[-1].visible_at = time.monotonic() + self.lookup_delay
             if fault.kind == "timeout_after":
                 await self._hang()
                 return web.Response(status=504)
-            record.status = fault.status
-            return self._body({"code": fault.code, "msg": fault.msg, "data": []}, fault.status)
+            if fault.kind == "code":
+                record.status = fault.status
+                body = {"code": fault.code, "msg": fault.msg, "data": []}
+                return self._body(body, fault.status)
         code = "0" if all(d.get("sCode", "0") == "0" for d in data) else "1"
         msg = "" if code == "0" else "All operations failed"
         return self._body({"code": code, "msg": msg, "data": data})

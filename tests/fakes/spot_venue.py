@@ -95,7 +95,8 @@ class Fault:
     """`kind`: "5xx" (an HTML 502, nothing booked); "code" (the exchange's error body with
     `code`/`status`, after booking when `booked`); "timeout" (hangs before booking);
     "timeout_after" (books, then hangs past the client's timeout); "rate" (the exchange's
-    rate-limit answer, never booked); "latency" (answers normally after `delay` seconds)."""
+    rate-limit answer, never booked); "latency" (answers normally after `delay` seconds);
+    "unseen" (booked and answered, but lookups miss it for `lookup_delay`)."""
 
     path: str
     kind: str

@@ -193,3 +193,25 @@ async def test_a_clock_far_off_the_exchange_s_is_synced(engine: VenueEngine) -> 
     assert result.status == RunStatus.SUCCEEDED.value, result
     assert engine.hubs.get(engine.exchange).time_difference_ms < -100_000
     _no_order_twice(engine, api_key)
+
+
+async def test_an_accepted_order_whose_fills_stay_unseen_is_unknown_not_open(
+    engine: VenueEngine, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """OKX and Bybit answer every placement with an ACK: the fill is known by a lookup. An
+    ACK whose order stays invisible must stay on the reconcile list, not pass as unfilled."""
+    user_id, api_key = await engine.user(1605, {"USDT": "1000", "BNB": "0.5"})
+    await engine.accounts.set_strategy(
+        user_id, Strategy(kind="fixed", weights={"BNB": Decimal(50), "USDT": Decimal(50)})
+    )
+    engine.fake.lookup_delay = 30.0
+    engine.fake.inject(engine.fake.order_path, "unseen", method="POST")
+    result = await engine.rebalancer.run(user_id, RunTrigger.AUTO)
+    assert [o.status for o in result.orders] == ["unknown"]
+    (booked,) = engine.fake.orders(api_key)
+    booked.visible_at = 0.0
+    await engine.later(user_id, 2)
+    (order,) = await _orders(session_factory, user_id, result.run_id or 0)
+    assert order.status == "closed"
+    assert Decimal(order.filled) == booked.filled
+    assert engine.fake.order_posts(order.client_order_id) == 1
