@@ -173,7 +173,7 @@ async def _connect(
         await _try_again(update, context, exchange, why)
         return
     except AuthenticationFailed:
-        await _try_again(update, context, exchange, views.auth_failed())
+        await _try_again(update, context, exchange, views.auth_failed(exchange))
         return
     except TemporaryExchangeError:
         await reply(update, views.exchange_down())

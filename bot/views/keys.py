@@ -144,7 +144,13 @@ def refused(reason: str, exchange: str = "binance") -> str:
     return reasons.get(reason, _("The exchange refused this key's permissions. Check them."))
 
 
-def auth_failed() -> str:
+def auth_failed(exchange: str = "binance") -> str:
+    if exchange == "okx":
+        return _(
+            "OKX rejected this key, secret or passphrase. Check that you copied all three "
+            "completely, that the key is active, and that it was made on the OKX site this bot "
+            "uses."
+        )
     return _(
         "The exchange rejected this key or secret. Check that you copied both completely and "
         "that the key is active."

@@ -183,3 +183,22 @@ async def test_the_dialog_speaks_ukrainian(venue_world: World) -> None:
     connected = await chat.reply()
     assert api_key[-4:] in connected.text
     assert CYRILLIC.search(connected.text)
+
+
+async def test_a_wrong_passphrase_or_secret_is_refused_and_the_dialog_stays(
+    venue_world: World,
+) -> None:
+    world, exchange = venue_world, _exchange(venue_world)
+    chat = world.chat(16_401)
+    api_key, secret = _credentials(exchange, chat.chat_id)
+    world.exchange.add_account(api_key, secret, {"USDT": "10"}, passphrase="Other-phrase9")
+    await chat.ask("/start")
+    await open_keys(chat, NAMES[exchange])
+    wrong_secret = secret if exchange == "okx" else secret[:-1] + "0"
+    _checking, rejected = await _send_key(chat, exchange, api_key, wrong_secret)
+    assert ("passphrase" in rejected) if exchange == "okx" else ("rejected" in rejected)
+    assert "again" in rejected
+    assert world.app is not None
+    services = world.app.bot_data["services"]
+    account = await services.accounts.find(chat.chat_id)
+    assert not account.has_keys
