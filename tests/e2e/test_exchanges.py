@@ -31,7 +31,8 @@ REFUSE_WITHDRAW: dict[str, dict[str, Any]] = {
 
 
 @pytest.fixture(params=["okx", "bybit"])
-async def venue_world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
+async def venue_stopped(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
+    """The fakes and the settings for one exchange, no bot yet."""
     exchange: str = request.param
     fake: FakeVenue = (
         FakeOkx(timeout_sleep=3.0) if exchange == "okx" else FakeBybit(timeout_sleep=3.0)
@@ -44,11 +45,15 @@ async def venue_world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
             f"sqlite+aiosqlite:///{tmp_path}/bot.db",
             **{f"{exchange}_api_url": fake.url},
         )
-        world = World(telegram, fake, settings, caps=caps)  # type: ignore[arg-type]
-        async with running(settings) as app:
-            world.app = app
-            yield world
+        yield World(telegram, fake, settings, caps=caps)  # type: ignore[arg-type]
         assert telegram.html_errors == []
+
+
+@pytest.fixture
+async def venue_world(venue_stopped: World) -> AsyncIterator[World]:
+    async with running(venue_stopped.settings) as app:
+        venue_stopped.app = app
+        yield venue_stopped
 
 
 def _exchange(world: World) -> str:
@@ -72,7 +77,9 @@ async def _send_key(chat: Chat, exchange: str, api_key: str, secret: str) -> lis
     return [(await chat.reply()).text, (await chat.reply()).text]  # checking, verdict
 
 
-async def _connect(world: World, chat: Chat, balances: dict[str, str]) -> str:
+async def _connect(
+    world: World, chat: Chat, balances: dict[str, str], targets: str = "BTC 50 ETH 30 USDT 20"
+) -> str:
     exchange = _exchange(world)
     api_key, secret = _credentials(exchange, chat.chat_id)
     extra = {"passphrase": PHRASE} if exchange == "okx" else {}
@@ -81,7 +88,7 @@ async def _connect(world: World, chat: Chat, balances: dict[str, str]) -> str:
     await open_keys(chat, NAMES[exchange])
     _checking, verdict = await _send_key(chat, exchange, api_key, secret)
     assert api_key[-4:] in verdict, verdict
-    await chat.ask("/targets BTC 50 ETH 30 USDT 20")
+    await chat.ask(f"/targets {targets}")
     return api_key
 
 
@@ -202,3 +209,31 @@ async def test_a_wrong_passphrase_or_secret_is_refused_and_the_dialog_stays(
     services = world.app.bot_data["services"]
     account = await services.accounts.find(chat.chat_id)
     assert not account.has_keys
+
+
+async def test_an_unconfirmed_order_is_looked_up_and_its_outcome_told_once(
+    venue_stopped: World,
+) -> None:
+    world = venue_stopped
+    settings = world.settings.model_copy(
+        update={"reconcile_interval_seconds": 1.0, "unknown_order_grace_seconds": 3.0}
+    )
+    world.exchange.lookup_delay = 8.0  # longer than the run's own lookups (3.5 s)
+    chat = world.chat(16_501)
+    async with running(settings):
+        api_key = await _connect(world, chat, {"USDT": "1000"}, targets="BNB 50 USDT 50")
+        ask = await chat.ask("/dryrun off")
+        await chat.press(ask, "Yes")
+        world.exchange.inject(world.exchange.order_path, "timeout_after", method="POST")
+        report = await _rebalance(chat)
+        assert "has not confirmed it yet" in report, report
+        assert "not filled" not in report
+        (booked,) = world.exchange.orders(api_key)
+        update = await world.telegram.wait_for_message(
+            chat.chat_id, predicate=lambda m: "Update on the rebalance" in m.text, timeout=30
+        )
+        assert "Rebalance done" in update.text
+        assert "Bought" in update.text
+        world.telegram.drain(chat.chat_id)
+    assert world.exchange.order_posts(booked.client_id) == 1
+    assert len(world.exchange.orders(api_key)) == 1
