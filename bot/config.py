@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     telegram_api_base_url: str = "https://api.telegram.org/bot"
     binance_api_url: str = "https://api.binance.com"
+    okx_api_url: str = "https://www.okx.com"
+    bybit_api_url: str = "https://api.bybit.com"
     coingecko_api_url: str = "https://api.coingecko.com/api/v3"
     coinmarketcap_api_url: str = "https://pro-api.coinmarketcap.com"
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)

@@ -20,11 +20,15 @@ _PATTERNS = (
     re.compile(r"(?<![0-9])\d{6,12}:[A-Za-z0-9_-]{30,}"),
     # Binance keys and secrets, and HMAC-SHA256 signatures in hex: 64 letters and digits.
     re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{64}(?![A-Za-z0-9])"),
+    # OKX secrets (32 hex digits) and its base64 HMAC-SHA256 signatures (43 characters and =).
+    re.compile(r"(?<![A-Za-z0-9])[0-9A-F]{32}(?![A-Za-z0-9])"),
+    re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{43}=(?![A-Za-z0-9+/=])"),
 )
 # Keys in query strings, headers, JSON and reprs: `name=value`, `'name': 'value'`.
 _LABELLED = re.compile(
     r"(?i)((?:signature|apikey|api_key|api-key|secret|password|passphrase|token|"
-    r"x-mbx-apikey|x-cmc_pro_api_key|x-cg-demo-api-key)[\"']?\s*[:=]\s*[\"']?)"
+    r"x-mbx-apikey|x-cmc_pro_api_key|x-cg-demo-api-key|ok-access-key|ok-access-sign|"
+    r"ok-access-passphrase|x-bapi-api-key|x-bapi-sign)[\"']?\s*[:=]\s*[\"']?)"
     r"([^\s&\"',}]+)"
 )
 # A log line is cut into runs of characters a secret can hold; only those runs are looked up.

@@ -1,4 +1,5 @@
-"""/keys (exchange -> key -> secret, each secret message deleted), /deletekeys and /cmckey."""
+"""/keys (exchange -> key -> secret [-> OKX passphrase], each secret message deleted),
+/deletekeys and /cmckey."""
 
 from __future__ import annotations
 
@@ -28,14 +29,15 @@ from bot.handlers.base import (
 )
 from bot.handlers.dialogs import Dialog
 from bot.log import register_candidate, register_secret
-from bot.services.keys import TooManyKeyChecks, check_key_format
+from bot.services.keys import TooManyKeyChecks, check_key_format, check_passphrase_format
+from bot.services.venues import venue
 from bot.views import keys as views
 
 log = logging.getLogger(__name__)
 
 KIND = "keys"
 CMC_KIND = "cmckey"
-SECRET_STEPS = frozenset({"key", "secret"})
+SECRET_STEPS = frozenset({"key", "secret", "passphrase"})
 
 
 @handles_user_errors
@@ -112,7 +114,7 @@ async def key_step(update: Update, context: BotContext, dialog: Dialog) -> None:
         await reply(update, views.choose_exchange(), views.exchange_keyboard(context.button))
         return
     text, deleted = await _secret_text(update)
-    if not deleted and dialog.step == "secret":
+    if not deleted and dialog.step in ("secret", "passphrase"):
         # The secret is still in the chat: storing the key would bless a leaked secret.
         dialogs.end(context)
         await reply(update, views.secret_not_deleted())
@@ -120,6 +122,15 @@ async def key_step(update: Update, context: BotContext, dialog: Dialog) -> None:
     warning = "" if deleted else views.key_not_deleted() + "\n\n"
     if not text:
         await reply(update, warning + views.text_expected())
+        return
+    if dialog.step == "passphrase":
+        try:
+            passphrase = check_passphrase_format(text)
+        except ValidationError:
+            await reply(update, views.bad_passphrase_format())
+            return
+        register_secret(passphrase)  # typed by a person: no shape tells it from other text
+        await _connect(update, context, dialog, dialog.values["secret"], passphrase)
         return
     try:
         value = check_key_format(text)
@@ -132,10 +143,22 @@ async def key_step(update: Update, context: BotContext, dialog: Dialog) -> None:
         dialog.step = "secret"
         await reply(update, warning + views.ask_secret())
         return
+    if venue(dialog.values["exchange"]).needs_passphrase:
+        register_secret(value)
+        dialog.values["secret"] = value
+        dialog.step = "passphrase"
+        await reply(update, views.ask_passphrase())
+        return
     await _connect(update, context, dialog, value)
 
 
-async def _connect(update: Update, context: BotContext, dialog: Dialog, secret: str) -> None:
+async def _connect(
+    update: Update,
+    context: BotContext,
+    dialog: Dialog,
+    secret: str,
+    passphrase: str | None = None,
+) -> None:
     account = context.require_account()
     exchange = dialog.values["exchange"]
     dialogs.end(context)  # whatever the check says, the secrets leave memory with the dialog
@@ -145,16 +168,21 @@ async def _connect(update: Update, context: BotContext, dialog: Dialog, secret: 
     await reply(update, views.checking())
     try:
         account = await context.services.keys.connect(
-            account.user_id, exchange_id=exchange, api_key=dialog.values["api_key"], secret=secret
+            account.user_id,
+            exchange_id=exchange,
+            api_key=dialog.values["api_key"],
+            secret=secret,
+            passphrase=passphrase,
         )
     except TooManyKeyChecks as error:
         await reply(update, views.too_many_checks(max(1, math.ceil(error.retry_after / 60))))
         return
     except PermissionDenied as error:
-        await _try_again(update, context, exchange, views.refused(getattr(error, "reason", "")))
+        why = views.refused(getattr(error, "reason", ""), exchange)
+        await _try_again(update, context, exchange, why)
         return
     except AuthenticationFailed:
-        await _try_again(update, context, exchange, views.auth_failed())
+        await _try_again(update, context, exchange, views.auth_failed(exchange))
         return
     except TemporaryExchangeError:
         await reply(update, views.exchange_down())

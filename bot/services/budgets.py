@@ -43,6 +43,11 @@ class Endpoint:
     path: str
     weight: int
     kind: str  # api | sapi | order
+    # An endpoint with a limit of its own (OKX, Bybit): `limit` requests per `seconds`, per
+    # IP (`per="ip"`) or per account (`per="user"`), instead of Binance's shared /api weight.
+    limit: int = 0
+    seconds: float = 0.0
+    per: str = ""
 
 
 # What each gateway method costs on Binance (spot rest-api.md and the wallet docs, 2025).
@@ -137,13 +142,22 @@ class ExchangeBudgets:
     """Every budget of one exchange from this IP: `acquire` before a request, `observe` the
     answer's headers after it."""
 
-    def __init__(self, endpoints: dict[str, Endpoint] | None = None) -> None:
+    def __init__(
+        self,
+        endpoints: dict[str, Endpoint] | None = None,
+        *,
+        raw: tuple[int, float] = (61000, 300),
+        orders: list[tuple[int, float]] | None = None,
+    ) -> None:
         self.endpoints = endpoints if endpoints is not None else BINANCE_ENDPOINTS
         self.weight = Window("REQUEST_WEIGHT", 6000, 60)
-        self.raw = Window("RAW_REQUESTS", 61000, 300)
+        self.raw = Window("RAW_REQUESTS", raw[0], raw[1])
         self.sapi: dict[str, Window] = {}
+        self.own: dict[str, Window] = {}  # endpoints with a limit of their own, by path/account
         self.orders: dict[str, list[Window]] = {}  # per account
-        self._order_limits: list[tuple[int, float]] = [(50, 10), (160_000, 86_400)]
+        self._order_limits: list[tuple[int, float]] = (
+            orders if orders is not None else [(50, 10), (160_000, 86_400)]
+        )
         # Each SAPI endpoint's IP budget: not in exchangeInfo; the wallet docs say 12,000 a minute.
         self.sapi_limit, self.sapi_seconds = 12000, 60.0
         self._lock = asyncio.Lock()
@@ -189,10 +203,20 @@ class ExchangeBudgets:
                 )
             spent.append((window, endpoint.weight))
             return spent
-        spent.append((self.weight, endpoint.weight))
+        if endpoint.limit:
+            spent.append((self._own_window(endpoint, account), endpoint.weight))
+        else:
+            spent.append((self.weight, endpoint.weight))
         if endpoint.kind == ORDER and account is not None:
             spent.extend((w, 1) for w in self.order_windows(account))
         return spent
+
+    def _own_window(self, endpoint: Endpoint, account: str | None) -> Window:
+        key = endpoint.path if endpoint.per == "ip" else f"{endpoint.path}@{account or '-'}"
+        window = self.own.get(key)
+        if window is None:
+            window = self.own[key] = Window(key, endpoint.limit, endpoint.seconds)
+        return window
 
     def order_windows(self, account: str) -> list[Window]:
         windows = self.orders.get(account)
@@ -235,6 +259,13 @@ class ExchangeBudgets:
     def observe(self, method: str, account: str | None, headers: dict[str, Any]) -> None:
         """The exchange's counts from an answer's headers (lower-cased names)."""
         endpoint = self.endpoint(method)
+        if endpoint.limit:
+            # Bybit: this endpoint's per-UID limit and what is left of it in this second.
+            limit = _header_int(headers, "x-bapi-limit")
+            left = _header_int(headers, "x-bapi-limit-status")
+            if limit is not None and left is not None and limit >= left:
+                self._own_window(endpoint, account).observe(limit - left)
+            return
         used = _header_int(headers, "x-mbx-used-weight-1m")
         if used is not None and endpoint.kind != SAPI:
             self.weight.observe(used)
@@ -247,10 +278,13 @@ class ExchangeBudgets:
                 if count is not None:
                     window.observe(count)
 
-    def pause(self, method: str, account: str | None, seconds: float) -> None:
-        """A 429/418: every request on the budgets this method spends waits `seconds`."""
+    def pause(
+        self, method: str, account: str | None, seconds: float, *, banned: bool = False
+    ) -> None:
+        """A 429/418: every request on the budgets this method spends waits `seconds`. A ban
+        of the whole IP (Bybit's 403) stops the raw budget too: every request waits."""
         for window, _weight in self.windows(method, account):
-            if window is not self.raw:
+            if window is not self.raw or banned:
                 window.pause(seconds)
 
     @property

@@ -14,9 +14,11 @@ DEFAULT_POOL_SIZE = 512
 DEFAULT_IDLE_SECONDS = 900.0  # a client unused this long is closed: its key leaves memory
 
 
-def fingerprint(api_key: str, secret: str) -> str:
-    """The pool's key for one set of credentials; the credentials themselves are not kept."""
-    return hashlib.sha256(f"{api_key}\0{secret}".encode()).hexdigest()
+def fingerprint(api_key: str, secret: str, passphrase: str | None = None) -> str:
+    """The pool's key for one set of credentials; the credentials themselves are not kept.
+    OKX's passphrase is part of them: a wrong one must not borrow the right one's client."""
+    extra = f"\0{passphrase}" if passphrase else ""
+    return hashlib.sha256(f"{api_key}\0{secret}{extra}".encode()).hexdigest()
 
 
 @dataclass

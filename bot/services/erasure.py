@@ -24,7 +24,9 @@ class Erasure:
             credentials = await self._accounts.credentials(user_id)
         except (NotConfigured, CredentialsError):
             return
-        await self._hubs.forget(credentials.exchange_id, credentials.api_key, credentials.secret)
+        await self._hubs.forget(
+            credentials.exchange_id, credentials.api_key, credentials.secret, credentials.passphrase
+        )
 
     async def delete_keys(self, user_id: int) -> Account:
         """/deletekeys: the client first (it holds the key in memory), then the stored keys."""

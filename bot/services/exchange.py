@@ -10,7 +10,6 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -20,12 +19,14 @@ import certifi
 
 from bot.config import Settings
 from bot.domain.market import Market
-from bot.errors import ClockSkew, ExchangeError, OutcomeUnknown, PermissionDenied, RateLimited
-from bot.services.budgets import BINANCE_ENDPOINTS, ExchangeBudgets, interactive
+from bot.errors import ClockSkew, ExchangeError, OutcomeUnknown, RateLimited
+from bot.services.budgets import ExchangeBudgets
 from bot.services.client_pool import ClientPool, fingerprint
 from bot.services.exchange_account import PrivateAccount
 from bot.services.exchange_errors import annotated_class, map_error
 from bot.services.market_data import MARKETS_TTL_SECONDS, PriceCache, market_from_ccxt
+from bot.services.venue_budgets import budgets_for
+from bot.services.venues import venue
 
 log = logging.getLogger(__name__)
 
@@ -34,24 +35,7 @@ BACKOFF_SECONDS = 0.5
 TIME_SYNC_SECONDS = 1800.0  # re-read the exchange's clock this often (and after every -1021)
 CLOCK_WARNING_MS = 1000  # our clock this far off the exchange's is worth an operator's look
 _HOST = re.compile(r"^https?://[^/]+")
-
-BINANCE_OPTIONS: dict[str, Any] = {
-    "defaultType": "spot",
-    "fetchMarkets": {"types": ["spot"]},
-    "fetchMargins": False,
-    "fetchCurrencies": False,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class KeyCheck:
-    can_read: bool
-    can_trade_spot: bool
-    can_withdraw: bool
-    can_transfer: bool
-    ip_restricted: bool | None
-    permissions: dict[str, bool] = field(default_factory=dict)
-    sandbox_skipped: bool = False
+BYBIT_BAN_SECONDS = 600.0  # Bybit's 403 "access too frequent": an IP ban of 10 minutes or more
 
 
 def rewrite_api_urls(urls: Any, base_url: str) -> Any:
@@ -98,12 +82,14 @@ class ExchangeGateway:
             # session here is shared and closed by the hub, so a client closes at once.
             "timeout_on_exit": 0,
         }
-        if self.exchange_id == "binance":
-            config["options"] = dict(BINANCE_OPTIONS)
+        spec = venue(self.exchange_id)
+        if spec.options:
+            config["options"] = dict(spec.options)
         config.update(credentials or {})
         client = annotated_class(self.exchange_id)(config)
-        if self.exchange_id == "binance":
-            client.urls["api"] = rewrite_api_urls(client.urls["api"], self.settings.binance_api_url)
+        base_url = getattr(self.settings, spec.url_setting, None) if spec.url_setting else None
+        if base_url:
+            client.urls["api"] = rewrite_api_urls(client.urls["api"], base_url)
         return client
 
     async def call(
@@ -130,7 +116,7 @@ class ExchangeGateway:
                 if isinstance(result, str | bytes):  # not JSON: a proxy's page, a cut body
                     raise OutcomeUnknown(f"{self.exchange_id} {method}: the answer was not JSON")
             except Exception as error:
-                mapped = map_error(error)
+                mapped = map_error(error, self.exchange_id)
                 self._observe(client, method, account, mapped)
                 if isinstance(mapped, ClockSkew) and not clock_synced and self.on_clock_skew:
                     clock_synced = True
@@ -164,6 +150,8 @@ class ExchangeGateway:
         if isinstance(error, RateLimited):
             retry_after = lowered.get("retry-after")
             seconds = float(retry_after) if retry_after and str(retry_after).isdecimal() else 1.0
+            if error.banned and self.exchange_id == "bybit" and not retry_after:
+                seconds = BYBIT_BAN_SECONDS  # "wait for at least 10 minutes" (rate-limit docs)
             error.retry_after = seconds
             if error.banned:
                 log.error(
@@ -171,7 +159,9 @@ class ExchangeGateway:
                     self.exchange_id,
                     seconds,
                 )
-            self.budgets.pause(method, account, seconds)
+            # Bybit's 403 bans the whole IP: every request waits, not only this endpoint's.
+            whole_ip = error.banned and self.exchange_id == "bybit"
+            self.budgets.pause(method, account, seconds, banned=whole_ip)
 
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
@@ -183,7 +173,7 @@ class MarketDataHub:
 
     def __init__(self, exchange_id: str, settings: Settings) -> None:
         self.exchange_id = exchange_id
-        self.budgets = ExchangeBudgets(BINANCE_ENDPOINTS if exchange_id == "binance" else {})
+        self.budgets = budgets_for(exchange_id)
         self.gateway = ExchangeGateway(exchange_id, settings, self.budgets)
         self._public: Any = None
         self._markets_client: Any = None
@@ -264,12 +254,15 @@ class MarketDataHub:
         """Last prices of every symbol from one request, shared for the TTL."""
         await self.markets()
 
+        spec = venue(self.exchange_id)
+
         async def fetch() -> dict[str, Decimal]:
-            raw = await self.gateway.call(self._public_client(), "fetch_last_prices")
+            # Binance: ticker/price for every symbol; OKX and Bybit: every spot ticker.
+            raw = await self.gateway.call(self._public_client(), spec.price_method)
             return {
-                symbol: Decimal(str(entry["price"]))
+                symbol: Decimal(str(entry[spec.price_key]))
                 for symbol, entry in raw.items()
-                if entry and entry.get("price") and symbol in self._markets
+                if entry and entry.get(spec.price_key) and symbol in self._markets
             }
 
         return await self._prices.get(fetch)
@@ -291,14 +284,14 @@ class MarketDataHub:
             client.options["timeDifference"] = self.time_difference_ms
             return client
 
-        async with self.pool.lease(fingerprint(api_key, secret), make) as client:
+        async with self.pool.lease(fingerprint(api_key, secret, passphrase), make) as client:
             yield PrivateAccount(
                 self.gateway, client, budget_account=fingerprint(api_key, secret)[:16]
             )
 
-    async def forget(self, api_key: str, secret: str) -> None:
+    async def forget(self, api_key: str, secret: str, passphrase: str | None = None) -> None:
         """The user's keys were deleted or replaced: drop their client (and the key in it)."""
-        await self.pool.forget(fingerprint(api_key, secret))
+        await self.pool.forget(fingerprint(api_key, secret, passphrase))
 
     async def close(self) -> None:
         await self.pool.close()
@@ -322,11 +315,13 @@ class ExchangeHubs:
             hub = self._hubs[exchange_id] = MarketDataHub(exchange_id, self.settings)
         return hub
 
-    async def forget(self, exchange_id: str, api_key: str, secret: str) -> None:
+    async def forget(
+        self, exchange_id: str, api_key: str, secret: str, passphrase: str | None = None
+    ) -> None:
         """Close and drop the pooled client of these credentials (keys deleted or replaced)."""
         hub = self._hubs.get(exchange_id)
         if hub is not None:
-            await hub.forget(api_key, secret)
+            await hub.forget(api_key, secret, passphrase)
 
     async def close(self) -> None:
         for hub in self._hubs.values():
@@ -334,40 +329,7 @@ class ExchangeHubs:
         self._hubs.clear()
 
 
-REFUSALS = (
-    ("enableWithdrawals", True, "withdrawals_enabled"),
-    ("enableInternalTransfer", True, "transfer_enabled"),
-    ("permitsUniversalTransfer", True, "transfer_enabled"),
-    ("enableReading", False, "no_reading"),
-    ("enableSpotAndMarginTrading", False, "no_spot_trading"),
-)
+# The key audit lives in key_audit; it is imported from here by older callers.
+from bot.services.key_audit import KeyCheck, validate_credentials  # noqa: E402
 
-
-async def validate_credentials(
-    hub: MarketDataHub, api_key: str, secret: str, passphrase: str | None = None
-) -> KeyCheck:
-    """Prove the key reads balances and may trade spot; refuse keys that can move funds out.
-    A chat command: its reads yield to scheduled runs when the budget is short."""
-    interactive.set(True)  # the key dialog's own task
-    async with hub.private(api_key, secret, passphrase) as account:
-        await account.fetch_balances()  # a wrong key or secret fails here
-        if hub.exchange_id != "binance":
-            return KeyCheck(True, True, False, False, None, {}, sandbox_skipped=True)
-        restrictions = await account.api_restrictions()
-    flags = {name: bool(value) for name, value in restrictions.items() if isinstance(value, bool)}
-    for name, refused_when, reason in REFUSALS:
-        if bool(restrictions.get(name, False)) == refused_when:
-            error = PermissionDenied(f"key refused: {reason}")
-            error.reason = reason
-            raise error
-    return KeyCheck(
-        can_read=flags.get("enableReading", False),
-        can_trade_spot=flags.get("enableSpotAndMarginTrading", False),
-        can_withdraw=flags.get("enableWithdrawals", False),
-        can_transfer=flags.get("enableInternalTransfer", False)
-        or flags.get("permitsUniversalTransfer", False),
-        ip_restricted=bool(restrictions.get("ipRestrict"))
-        if "ipRestrict" in restrictions
-        else None,
-        permissions=flags,
-    )
+__all__ = ["ExchangeHubs", "KeyCheck", "MarketDataHub", "map_error", "validate_credentials"]

@@ -24,6 +24,7 @@ from bot.errors import (
     RateLimited,
     TemporaryExchangeError,
 )
+from bot.services.venues import bybit_fill, okx_fill, venue
 
 if TYPE_CHECKING:
     from bot.services.exchange import ExchangeGateway
@@ -68,10 +69,14 @@ def _fees_from_fills(fills: list[dict[str, Any]]) -> dict[str, Decimal]:
     return fees
 
 
-def parse_order(raw: dict[str, Any], cid: str, symbol: str) -> OrderResult:
+def parse_order(
+    raw: dict[str, Any], cid: str, symbol: str, exchange_id: str = "binance"
+) -> OrderResult:
     """ccxt's order, read from the exchange's own strings where it has them (exact), with the
     fees summed per currency (Binance pays in BNB until it runs out, then in the asset got)."""
     info: dict[str, Any] = raw["info"] if isinstance(raw.get("info"), dict) else {}
+    if exchange_id in ("okx", "bybit"):
+        return _parse_venue_order(raw, info, cid, symbol, exchange_id)
     filled = _dec(info.get("executedQty", raw.get("filled")))
     amount = _dec(info.get("origQty", raw.get("amount")))
     raw_cost = info.get("cummulativeQuoteQty", raw.get("cost"))
@@ -106,6 +111,30 @@ def parse_order(raw: dict[str, Any], cid: str, symbol: str) -> OrderResult:
     )
 
 
+def _parse_venue_order(
+    raw: dict[str, Any], info: dict[str, Any], cid: str, symbol: str, exchange_id: str
+) -> OrderResult:
+    """OKX's and Bybit's orders from their own fields (see venues)."""
+    base, _, quote = (raw.get("symbol") or symbol).partition("/")
+    fill = okx_fill(info) if exchange_id == "okx" else bybit_fill(info, base, quote)
+    # A placement's answer only names the order: "open" and nothing filled, so it is looked up.
+    status = "open" if fill.acknowledged_only else (raw.get("status") or "open")
+    average = fill.cost / fill.filled if fill.cost is not None and fill.filled > 0 else None
+    return OrderResult(
+        client_order_id=raw.get("clientOrderId") or cid,
+        exchange_order_id=str(raw["id"]) if raw.get("id") is not None else None,
+        symbol=raw.get("symbol") or symbol,
+        side=raw.get("side") or "",
+        status=status,
+        amount=fill.amount if fill.amount is not None else Decimal(0),
+        filled=fill.filled,
+        cost=fill.cost,
+        average=average,
+        fees=fill.fees,
+        timestamp_ms=raw.get("timestamp"),
+    )
+
+
 class PrivateAccount:
     """One user's account through a client that reuses the hub's markets."""
 
@@ -114,7 +143,9 @@ class PrivateAccount:
     ) -> None:
         self._gateway = gateway
         self._client = client
-        self._account = budget_account  # whose order count an order spends
+        self._account = budget_account  # whose order count (and per-user limits) it spends
+        self._exchange = gateway.exchange_id
+        self._venue = venue(gateway.exchange_id)
 
     async def fetch_balances(self) -> Balances:
         """Free and total balances. Binance: getUserAsset, weight 5 on that SAPI endpoint's
@@ -123,7 +154,7 @@ class PrivateAccount:
         if self._gateway.exchange_id == "binance":
             rows = await self._gateway.call(self._client, "sapiv3_post_asset_getuserasset")
             return user_assets(rows, self._client.safe_currency_code)
-        raw = await self._gateway.call(self._client, "fetch_balance")
+        raw = await self._gateway.call(self._client, "fetch_balance", account=self._account)
         free = {a: _dec(v) for a, v in (raw.get("free") or {}).items() if v}
         total = {a: _dec(v) for a, v in (raw.get("total") or {}).items() if v}
         return Balances(free, total)
@@ -146,7 +177,7 @@ class PrivateAccount:
         """Send once. Refused before processing (429/418): wait and send again. Outcome
         unknown: look it up a few times; if it stays unseen, raise OutcomeUnknown and let
         reconciliation resolve it. Never a blind resend."""
-        params = {"newClientOrderId": cid}
+        params = {self._venue.client_id_param: cid}
         for attempt in range(1, RATE_LIMIT_ATTEMPTS + 1):
             try:
                 raw = await self._gateway.call(
@@ -166,10 +197,18 @@ class PrivateAccount:
                 if found is not None:
                     return found
                 raise
-            result = parse_order(raw, cid, symbol)
+            result = parse_order(raw, cid, symbol, self._exchange)
             if result.status == "open" and result.filled == 0:
                 # An ACK, or a MARKET order not yet matched: its fill is known by a lookup.
-                return await self.settle(symbol, cid) or result
+                found = await self.settle(symbol, cid)
+                if found is not None:
+                    return found
+                if self._exchange in ("okx", "bybit"):
+                    # Every OKX and Bybit placement is only an ACK: accepted, fills unseen.
+                    # Unknown, so reconciliation keeps looking; "open, nothing filled" would
+                    # be believed for good.
+                    raise OutcomeUnknown("order accepted; its fills are not visible yet")
+                return result
             return result
         raise RateLimited("order rate limited")  # pragma: no cover - the loop raises
 
@@ -188,20 +227,40 @@ class PrivateAccount:
     async def fetch_order(self, symbol: str, client_order_id: str) -> OrderResult | None:
         """The order with this client id, or None when the exchange does not know it (yet:
         right after a lost answer a miss proves nothing). Fees come from its trades."""
+        if self._exchange == "bybit":
+            return await self._bybit_order(symbol, client_order_id)
+        lookup = "clOrdId" if self._exchange == "okx" else "origClientOrderId"
         try:
             raw = await self._gateway.call(
                 self._client,
                 "fetch_order",
                 None,
                 symbol,
-                params={"origClientOrderId": client_order_id},
+                params={lookup: client_order_id},
+                account=self._account,
             )
         except OrderNotFound:
             return None
-        result = parse_order(raw, client_order_id, symbol)
+        result = parse_order(raw, client_order_id, symbol, self._exchange)
+        if self._exchange != "binance":
+            return result  # OKX's order carries its fee
         if result.fees is None and result.filled > 0 and result.exchange_order_id:
             result = await self._with_trade_fees(result)
         return result
+
+    async def _bybit_order(self, symbol: str, client_order_id: str) -> OrderResult | None:
+        """Bybit: recent orders (any status) by orderLinkId, then the order history; ccxt's
+        fetch_order refuses unified accounts, so the two endpoints are read directly."""
+        market = self._client.market(symbol)
+        request = {"category": "spot", "symbol": market["id"], "orderLinkId": client_order_id}
+        for method in ("private_get_v5_order_realtime", "private_get_v5_order_history"):
+            answer = await self._gateway.call(self._client, method, request, account=self._account)
+            rows = ((answer or {}).get("result") or {}).get("list") or []
+            for row in rows:
+                if isinstance(row, dict) and row.get("orderLinkId") == client_order_id:
+                    raw = self._client.parse_order(row, market)
+                    return parse_order(raw, client_order_id, symbol, self._exchange)
+        return None
 
     async def _with_trade_fees(self, result: OrderResult) -> OrderResult:
         """A looked-up order carries no commissions; its trades do (myTrades by orderId)."""
@@ -237,6 +296,51 @@ class PrivateAccount:
             params={"endTime": until_ms},
         )
         return [parse_order(o, o.get("clientOrderId") or "", symbol) for o in raw]
+
+    async def _venue_orders_between(
+        self, symbol: str, since_ms: int, until_ms: int
+    ) -> list[OrderResult]:
+        market = self._client.market(symbol)
+        if self._exchange == "okx":
+            method = "private_get_trade_orders_history"
+            request: dict[str, Any] = {
+                "instType": "SPOT",
+                "instId": market["id"],
+                "begin": str(since_ms),
+                "end": str(until_ms),
+            }
+        else:
+            method = "private_get_v5_order_history"
+            request = {
+                "category": "spot",
+                "symbol": market["id"],
+                "startTime": str(since_ms),
+                "endTime": str(until_ms),
+            }
+        answer = await self._gateway.call(self._client, method, request, account=self._account)
+        body = answer or {}
+        rows = (
+            body.get("data") if self._exchange == "okx" else (body.get("result") or {}).get("list")
+        )
+        found = []
+        for row in rows or []:
+            raw = self._client.parse_order(row, market)
+            found.append(parse_order(raw, raw.get("clientOrderId") or "", symbol, self._exchange))
+        return found
+
+    async def key_permissions(self) -> dict[str, Any]:
+        """The key's own description: OKX's account config (`perm`, `ip`), Bybit's API key
+        information (`readOnly`, `permissions`, `ips`)."""
+        if self._exchange == "okx":
+            answer = await self._gateway.call(
+                self._client, "private_get_account_config", account=self._account
+            )
+            data = (answer or {}).get("data") or [{}]
+            return dict(data[0] or {})
+        answer = await self._gateway.call(
+            self._client, "private_get_v5_user_query_api", account=self._account
+        )
+        return dict((answer or {}).get("result") or {})
 
     async def api_restrictions(self) -> dict[str, Any]:
         result = await self._gateway.call(self._client, "sapi_get_account_apirestrictions")

@@ -27,8 +27,12 @@ from bot.errors import (
     PermissionDenied,
     RateLimited,
 )
+from bot.services.exchange_codes import VENUE_CODES, by_venue_code
 
 _CODE_IN_TEXT = re.compile(r'"code"\s*:\s*"?(-?\d+)')
+# OKX's refused order: the order's own code is `sCode` (the envelope says "1"); Bybit: retCode.
+_SCODE_IN_TEXT = re.compile(r'"sCode"\s*:\s*"?([1-9]\d*)')
+_RETCODE_IN_TEXT = re.compile(r'"retCode"\s*:\s*"?([1-9]\d*)')
 
 # Binance spot error codes (errors.md). Unknown outcome: "the execution status is UNKNOWN and
 # could have been a success" (rest-api.md on 5XX, and these codes).
@@ -40,11 +44,27 @@ BINANCE_NOT_FOUND = {-2013}
 BINANCE_CLOCK = {-1021}
 
 
-def _annotate(error: BaseException, status: Any, response: Any) -> None:
+def _body_code(response: dict[str, Any]) -> Any:
+    """The code that says what happened: Binance's `code`, OKX's order `sCode` inside a
+    `"code": "1"` envelope (else its `code`), Bybit's `retCode`."""
+    if "retCode" in response:
+        return response.get("retCode")
+    code = response.get("code")
+    data = response.get("data")
+    if str(code) in ("1", "2") and isinstance(data, list):
+        for entry in data:
+            if isinstance(entry, dict) and str(entry.get("sCode") or "0") != "0":
+                return entry["sCode"]
+    return code
+
+
+def _annotate(error: BaseException, status: Any, response: Any, exchange_id: str) -> None:
     if getattr(error, "http_status", None) is None:
         error.http_status = status  # type: ignore[attr-defined]
+    if getattr(error, "exchange_id", None) is None:
+        error.exchange_id = exchange_id  # type: ignore[attr-defined]
     if getattr(error, "exchange_code", None) is None and isinstance(response, dict):
-        code = response.get("code")
+        code = _body_code(response)
         if isinstance(code, int | str) and str(code).lstrip("-").isdecimal():
             error.exchange_code = int(code)  # type: ignore[attr-defined]
 
@@ -64,14 +84,14 @@ def annotated_class(exchange_id: str) -> type[Any]:
                 raise ccxt.BadResponse(f"{self.id} {method} answered {code} with no JSON")
             return base.handle_errors(self, code, reason, url, method, *rest)
         except ccxt.BaseError as error:
-            _annotate(error, code, response)
+            _annotate(error, code, response, exchange_id)
             raise
 
     def handle_http_status_code(self: Any, code: Any, *rest: Any) -> Any:
         try:
             return base.handle_http_status_code(self, code, *rest)
         except ccxt.BaseError as error:
-            _annotate(error, code, None)
+            _annotate(error, code, None, exchange_id)
             raise
 
     return type(
@@ -85,8 +105,18 @@ def exchange_code(error: BaseException) -> int | None:
     code = getattr(error, "exchange_code", None)
     if isinstance(code, int):
         return code
-    match = _CODE_IN_TEXT.search(str(error))
-    return int(match.group(1)) if match else None
+    text = str(error)
+    for pattern in (_SCODE_IN_TEXT, _RETCODE_IN_TEXT, _CODE_IN_TEXT):
+        match = pattern.search(text)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def _venue_in_text(text: str) -> str | None:
+    """ccxt starts its messages with the exchange id (`okx {...}`)."""
+    first = text.split(" ", 1)[0]
+    return first if first in VENUE_CODES else None
 
 
 def _safe_text(error: BaseException) -> str:
@@ -148,19 +178,32 @@ BY_CCXT_CLASS: tuple[tuple[type[BaseException], type[ExchangeError]], ...] = (
 )
 
 
-def map_error(error: Exception) -> ExchangeError:
+def _by_code(error: Exception, exchange_id: str | None, text: str) -> ExchangeError | None:
+    """What the exchange's own code in the body says (None: no code we know)."""
+    status = getattr(error, "http_status", None)
+    code = exchange_code(error)
+    venue = exchange_id or getattr(error, "exchange_id", None) or _venue_in_text(str(error))
+    if venue in VENUE_CODES:
+        mapped = by_venue_code(venue, code, text) if code is not None else None
+        if mapped is None and venue == "bybit" and status == 403:
+            # "403, access too frequent": the IP is over 600 requests per 5 s, banned a while.
+            return RateLimited(text, banned=True)
+    else:
+        mapped = _by_binance_code(code, text, str(error)) if code is not None else None
+    if isinstance(mapped, RateLimited):
+        mapped.banned = status in (418, 403)
+    return mapped
+
+
+def map_error(error: Exception, exchange_id: str | None = None) -> ExchangeError:
     """The exchange's code decides; then the HTTP status; then ccxt's class (subclasses first)."""
     if isinstance(error, ExchangeError):  # already ours (raised inside the seam)
         return error
     text = _safe_text(error)
+    mapped = _by_code(error, exchange_id, text)
+    if mapped is not None:
+        return mapped
     status = getattr(error, "http_status", None)
-    code = exchange_code(error)
-    if code is not None:
-        mapped = _by_binance_code(code, text, str(error))
-        if mapped is not None:
-            if isinstance(mapped, RateLimited):
-                mapped.banned = status == 418
-            return mapped
     if isinstance(status, int):
         by_status = _by_status(status)
         if by_status is not None:

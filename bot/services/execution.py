@@ -36,6 +36,7 @@ from bot.services.fills import (
 from bot.services.kill_switch import TradingHalted
 from bot.services.run_lock import LockLost
 from bot.services.run_result import OrderOutcome, Problem
+from bot.services.venues import client_order_id as venue_client_order_id
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,12 @@ class OrderAccount(Protocol):
     async def market_buy_cost(self, symbol: str, cost: Decimal, client_order_id: str) -> Any: ...
 
 
-def client_order_id(salt: str, run_id: int, leg_id: str) -> str:
+def client_order_id(salt: str, run_id: int, leg_id: str, exchange_id: str = "binance") -> str:
     """`rb<install salt><run>-<leg>`: unique per install, run and leg, so it always finds its
-    order, and a reset database (a new salt) can never match an old order. Binance allows 36
-    characters of [.A-Za-z0-9:/_-]. It identifies; it does not stop a resend (see _place)."""
-    return f"rb{salt}{run_id}-{leg_id}"[:36]
+    order, and a reset database (a new salt) can never match an old order. Each exchange's
+    alphabet and length (Binance 36 of [.A-Za-z0-9:/_-], OKX 32 alphanumerics, Bybit 36): see
+    venues. It identifies; it does not stop a resend (see _place)."""
+    return venue_client_order_id(exchange_id, salt, run_id, leg_id)
 
 
 @dataclass
@@ -101,8 +103,10 @@ class OrderExecutor:
         salt: str = "",
         checks: Sequence[Callable[[AsyncSession], Awaitable[None]]] = (),
         leg_prefix: str = "",
+        exchange_id: str = "binance",
     ) -> None:
         self._sessions = session_factory
+        self.exchange_id = exchange_id
         self.user_id = user_id
         self.run_id = run_id
         self.dry_run = dry_run
@@ -221,7 +225,7 @@ class OrderExecutor:
         if self.state.stop:
             return None
         leg_id = self.leg_prefix + leg_id
-        cid = client_order_id(self.salt, self.run_id, leg_id)
+        cid = client_order_id(self.salt, self.run_id, leg_id, self.exchange_id)
         exchange_order_id = None
         if self.dry_run or self.account is None:
             # Nothing leaves the process, so there is no in-flight state to protect: one write.

@@ -20,11 +20,22 @@ from bot.services.accounts import Account, AccountService
 from bot.services.budgets import interactive
 from bot.services.exchange import validate_credentials
 from bot.services.ratelimit import AttemptLimiter
+from bot.services.venues import OFFERED, venue
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-+/=]{16,128}$")
-SUPPORTED_EXCHANGES = ("binance",)
-# What each exchange's API keys and secrets look like, to spot one pasted anywhere.
-KEY_SHAPES = {"binance": r"(?<![A-Za-z0-9])[A-Za-z0-9]{64}(?![A-Za-z0-9])"}
+# OKX: "8 to 32 characters" of letters, digits and symbols, chosen by the user; no spaces.
+PASSPHRASE_PATTERN = re.compile(r"^[!-~]{8,32}$")
+SUPPORTED_EXCHANGES = OFFERED
+# What each exchange's API secrets (or keys) look like, to spot one pasted anywhere: Binance's
+# 64 alphanumerics, OKX's 32-hex-digit secret, Bybit's 36-alphanumeric secret. OKX's key is
+# a UUID, which a CoinMarketCap key (sent to /cmckey) is too, and Bybit's 18-character key is
+# too short to tell from a word: neither is a secret alone, so neither shape is hunted.
+KEY_SHAPES = {
+    "binance": r"(?<![A-Za-z0-9])[A-Za-z0-9]{64}(?![A-Za-z0-9])",
+    "okx": r"(?<![A-Za-z0-9])[0-9A-F]{32}(?![A-Za-z0-9])",
+    "bybit": r"(?<![A-Za-z0-9])(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{36}"
+    r"(?![A-Za-z0-9])",
+}
 _KEY_LIKE = re.compile("|".join(f"(?:{shape})" for shape in KEY_SHAPES.values()))
 
 
@@ -39,6 +50,14 @@ class TooManyKeyChecks(BotError):
     def __init__(self, retry_after: float) -> None:
         super().__init__("too many key checks")
         self.retry_after = retry_after
+
+
+def check_passphrase_format(value: str) -> str:
+    """An OKX passphrase as typed: 8-32 printable characters, no spaces (trimmed)."""
+    value = value.strip()
+    if not PASSPHRASE_PATTERN.fullmatch(value):
+        raise ValidationError("That does not look like an API passphrase.")
+    return value
 
 
 def check_key_format(value: str) -> str:
@@ -77,6 +96,8 @@ class KeyService:
         """Validate (refusing withdraw/transfer-enabled keys) and store; raises exchange errors."""
         if exchange_id not in SUPPORTED_EXCHANGES:
             raise ValidationError("Unsupported exchange. Choose one of the buttons.")
+        if venue(exchange_id).needs_passphrase and not passphrase:
+            raise ValidationError("That does not look like an API passphrase.")
         self.check_allowed(user_id)
         self.checks.record(user_id)
         for value in (api_key, secret, passphrase):
@@ -92,7 +113,7 @@ class KeyService:
             )
         except ExchangeError:
             # A refused key's client must not sit in the pool with the key in it.
-            await self._hubs.forget(exchange_id, api_key, secret)
+            await self._hubs.forget(exchange_id, api_key, secret, passphrase)
             raise
         permissions = dict(getattr(check, "permissions", {}) or {})
         if not permissions:
@@ -106,9 +127,12 @@ class KeyService:
             permissions=permissions,
             ip_restricted=getattr(check, "ip_restricted", None),
         )
-        if previous is not None and (previous.api_key, previous.secret) != (api_key, secret):
+        old = (previous.api_key, previous.secret, previous.passphrase) if previous else None
+        if previous is not None and old != (api_key, secret, passphrase):
             # Replaced: the old key's pooled client (and the old key in it) goes now.
-            await self._hubs.forget(previous.exchange_id, previous.api_key, previous.secret)
+            await self._hubs.forget(
+                previous.exchange_id, previous.api_key, previous.secret, previous.passphrase
+            )
         return account
 
     async def recheck(self, user_id: int) -> bool:

@@ -352,6 +352,7 @@ class Rebalancer:
                 salt=salt,
                 checks=(guard.check, KillSwitch.check_in),
                 leg_prefix=resume.leg_prefix if resume is not None else "",
+                exchange_id=credentials.exchange_id if credentials else account.exchange_id,
             )
             await executor.place_legs(plan.sells, snap.markets, balances)
             if plan.buys and not executor.state.stop:

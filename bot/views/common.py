@@ -18,7 +18,7 @@ def escape(value: object) -> str:
     return html.escape(str(value), quote=False)
 
 
-EXCHANGE_NAMES = {"binance": "Binance"}
+EXCHANGE_NAMES = {"binance": "Binance", "okx": "OKX", "bybit": "Bybit"}
 
 
 def exchange_name(exchange_id: str) -> str:

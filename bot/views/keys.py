@@ -8,10 +8,11 @@ from telegram import InlineKeyboardMarkup
 
 from bot.i18n import N_, LazyString, _, ngettext
 from bot.services.accounts import Account
+from bot.services.venues import OFFERED, venue
 from bot.views.common import escape, exchange_name
 from bot.views.start import ButtonFactory
 
-EXCHANGES = (("binance", "Binance"),)
+EXCHANGES = tuple((code, venue(code).name) for code in OFFERED)
 
 
 def choose_exchange() -> str:
@@ -23,15 +24,43 @@ def exchange_keyboard(button: ButtonFactory) -> InlineKeyboardMarkup:
 
 
 def ask_key(exchange: str) -> str:
+    """`exchange`: the exchange's name as its buttons show it (`Binance`, `OKX`, `Bybit`)."""
+    if exchange == "OKX":
+        how = _(
+            "Create it with the <b>Read</b> and <b>Trade</b> permissions only; "
+            "<b>Withdraw</b> must stay off."
+        )
+    elif exchange == "Bybit":
+        how = _(
+            "Create it as <b>Read-Write</b> with <b>Spot</b> trading only; leave every "
+            "<b>Assets</b> permission (withdrawal, transfers) off."
+        )
+    else:
+        how = _(
+            "Create it with <b>Enable Reading</b> and <b>Enable Spot &amp; Margin Trading</b> "
+            "only; withdrawals must stay off."
+        )
     return _(
-        "Send your {exchange} API key (or /cancel). Create it with <b>Enable Reading</b> and "
-        "<b>Enable Spot &amp; Margin Trading</b> only; withdrawals must stay off. "
-        "I delete your message at once."
-    ).format(exchange=exchange)
+        "Send your {exchange} API key (or /cancel). {how} I delete your message at once."
+    ).format(exchange=exchange, how=how)
 
 
 def ask_secret() -> str:
     return _("Now send the Secret Key. I delete that message at once too.")
+
+
+def ask_passphrase() -> str:
+    return _(
+        "Now send the passphrase you chose when you created the OKX API key. I delete that "
+        "message at once too."
+    )
+
+
+def bad_passphrase_format() -> str:
+    return _(
+        "That does not look like an OKX passphrase (8 to 32 characters, no spaces). Send the "
+        "passphrase again, or /cancel."
+    )
 
 
 def bad_key_format() -> str:
@@ -91,7 +120,9 @@ def connected(account: Account, public_ip: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def refused(reason: str) -> str:
+def refused(reason: str, exchange: str = "binance") -> str:
+    if reason == "no_spot_trading" and exchange != "binance":
+        return _("This key cannot trade spot. Give it the spot trading permission.")
     reasons = {
         "withdrawals_enabled": _(
             "This key can withdraw funds, so I refuse it: if it ever leaked, your account could "
@@ -105,11 +136,21 @@ def refused(reason: str) -> str:
             "This key cannot trade spot. Enable Spot &amp; Margin Trading for it."
         ),
         "no_reading": _("This key cannot read your account. Enable Reading for it."),
+        "read_only": _(
+            "This key is read-only, so I could never trade with it. Create a key that may "
+            "trade spot (withdrawals still off)."
+        ),
     }
     return reasons.get(reason, _("The exchange refused this key's permissions. Check them."))
 
 
-def auth_failed() -> str:
+def auth_failed(exchange: str = "binance") -> str:
+    if exchange == "okx":
+        return _(
+            "OKX rejected this key, secret or passphrase. Check that you copied all three "
+            "completely, that the key is active, and that it was made on the OKX site this bot "
+            "uses."
+        )
     return _(
         "The exchange rejected this key or secret. Check that you copied both completely and "
         "that the key is active."

@@ -110,6 +110,12 @@ async def world(stopped_world: World) -> AsyncIterator[World]:
         yield stopped_world
 
 
+async def open_keys(chat: Chat, exchange: str = "Binance") -> SentMessage:
+    """/keys and the exchange's button; returns the request for the API key."""
+    choice = await chat.ask("/keys")
+    return await chat.press(choice, exchange)
+
+
 async def connect(
     chat: Chat,
     world: World,
@@ -122,7 +128,7 @@ async def connect(
     secret = "S" * 48 + f"{chat.chat_id:016d}"
     world.exchange.add_account(api_key, secret, balances)
     await chat.ask("/start")
-    await chat.ask("/keys")  # one exchange offered: straight to the key
+    await open_keys(chat)
     await chat.ask(api_key)
     chat.send(secret)
     await chat.reply()  # checking

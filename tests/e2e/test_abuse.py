@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from bot.app import running
-from tests.e2e.conftest import World, connect, e2e_settings
+from tests.e2e.conftest import World, connect, e2e_settings, open_keys
 from tests.fakes.binance import FakeBinance
 from tests.fakes.marketcap import FakeMarketCaps
 from tests.fakes.telegram import FakeTelegram
@@ -70,7 +70,7 @@ async def test_key_checks_are_limited_to_five_an_hour(world: World) -> None:
     await chat.ask("/start")
     junk = [(f"{i}" * 64, f"{i}{i}".ljust(64, "x")) for i in range(1, 7)]
     for api_key, secret in junk[:5]:
-        await chat.ask("/keys")  # one exchange offered: straight to the key
+        await open_keys(chat)
         await chat.ask(api_key)
         chat.send(secret)
         assert "Checking" in (await chat.reply()).text

@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 from bot.app import running
-from tests.e2e.conftest import World, connect, e2e_settings
+from tests.e2e.conftest import World, connect, e2e_settings, open_keys
 from tests.fakes.binance import FakeBinance
 from tests.fakes.marketcap import FakeMarketCaps
 from tests.fakes.telegram import FakeTelegram
@@ -123,7 +123,7 @@ async def test_an_edited_command_is_not_run_again(world: World) -> None:
     assert account is not None
     assert set(account.strategy.weights) == {"BTC", "USDT"}
     # An edit while the key dialog waits is not fed to it either.
-    await alice.ask("/keys")  # one exchange offered: straight to the key
+    await open_keys(alice)
     world.telegram.push_edit(ALICE, message_id, "K" * 40)
     assert "new message" in (await alice.reply()).text
     assert "/cancel" in (await alice.ask("not a key")).text  # the dialog still asks for the key
@@ -132,7 +132,7 @@ async def test_an_edited_command_is_not_run_again(world: World) -> None:
 async def test_business_messages_and_other_senders_never_reach_a_dialog(world: World) -> None:
     alice = world.chat(ALICE)
     await alice.ask("/start")
-    await alice.ask("/keys")  # one exchange offered: straight to the key
+    await open_keys(alice)
     world.telegram.push_business_message(ALICE, "/deleteme", user_id=BOB)
     world.telegram.push_business_message(ALICE, "A" * 40, user_id=BOB)
     world.telegram.push_text(ALICE, "B" * 40, user_id=BOB)  # not the chat's own user

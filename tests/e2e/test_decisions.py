@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from bot import jobs
-from tests.e2e.conftest import Chat, World, connect
+from tests.e2e.conftest import Chat, World, connect, open_keys
 
 
 def _job_time(world: World) -> object:
@@ -16,7 +16,7 @@ def _job_time(world: World) -> object:
 
 async def _reconnect(chat: Chat, api_key: str, secret: str) -> str:
     """The /keys dialog again with a key the exchange knows; returns the bot's answer."""
-    await chat.ask("/keys")  # one exchange offered: straight to the key
+    await open_keys(chat)
     await chat.ask(api_key)
     chat.send(secret)
     await chat.reply()  # checking

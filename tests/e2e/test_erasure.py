@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from bot.app import running
 from bot.db.engine import make_engine
-from tests.e2e.conftest import World, connect, e2e_settings
+from tests.e2e.conftest import World, connect, e2e_settings, open_keys
 from tests.fakes.binance import FakeBinance
 from tests.fakes.marketcap import FakeMarketCaps
 from tests.fakes.telegram import FakeTelegram
@@ -71,14 +71,14 @@ async def test_replaced_keys_and_deleteme_drop_the_pooled_client(world: World) -
     assert _pool_size(world) == 1
     new_key, new_secret = "N" * 48 + "0000000000008002", "M" * 48 + "0000000000008002"
     world.exchange.add_account(new_key, new_secret, {"USDT": "5"})
-    await chat.ask("/keys")  # one exchange offered: straight to the key
+    await open_keys(chat)
     await chat.ask(new_key)
     chat.send(new_secret)
     await chat.reply()  # checking
     assert new_key[-4:] in (await chat.reply()).text
     assert _pool_size(world) == 1  # the new key's client only: the old one was dropped
     # A key the exchange refuses leaves no client behind either.
-    await chat.ask("/keys")  # one exchange offered: straight to the key
+    await open_keys(chat)
     await chat.ask("Z" * 64)
     chat.send("Y" * 64)
     await chat.reply()

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from bot.domain.valuation import value_portfolio
-from tests.e2e.conftest import CYRILLIC, Chat, World
+from tests.e2e.conftest import CYRILLIC, Chat, World, open_keys
 
 API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
@@ -69,7 +69,7 @@ async def test_whole_journey(world: World, language: str) -> None:
     assert welcome.buttons
 
     # /keys: exchange button, key, secret; both secret messages deleted and never echoed.
-    ask_key = await chat.ask("/keys")  # one exchange offered: no exchange step
+    ask_key = await open_keys(chat)
     key_message = chat.send(API_KEY)
     ask_secret = await chat.reply()
     secret_message = chat.send(SECRET)

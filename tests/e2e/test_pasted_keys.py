@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.handlers import dialogs
-from tests.e2e.conftest import World
+from tests.e2e.conftest import World, open_keys
 
 KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
@@ -35,14 +35,14 @@ async def test_keys_with_key_and_secret_on_one_line_is_deleted(world: World) -> 
     message_id, answer = await _pasted(world, 8602, "/keys my-key-0123456789 my-secret-0123456")
     assert message_id in world.telegram.deleted[8602]
     assert "deleted it" in answer
-    assert "API key" in (await world.chat(8602).reply()).text  # one exchange: straight to the key
+    assert "Which exchange" in (await world.chat(8602).reply()).text  # then the dialog starts
 
 
 async def test_a_key_pasted_right_after_keys_is_deleted(world: World) -> None:
     # One exchange offered: /keys asks for the key at once, so this is the key, and it goes.
     chat = world.chat(8603)
     await chat.ask("/start")
-    await chat.ask("/keys")
+    await open_keys(chat)
     message_id, answer = await _pasted(world, 8603, KEY)
     assert message_id in world.telegram.deleted[8603]
     assert "Secret Key" in answer
@@ -80,7 +80,7 @@ async def test_the_dialog_stops_when_the_secret_cannot_be_deleted(world: World) 
     chat = world.chat(8606)
     world.exchange.add_account(KEY, SECRET, {"USDT": "100"})
     await chat.ask("/start")
-    await chat.ask("/keys")  # one exchange offered: straight to the key
+    await open_keys(chat)
     world.telegram.inject("deleteMessage", "400", chat_id=8606)
     asked = await chat.ask(KEY)  # the key's message stays: the user is told, the dialog goes on
     assert "delete it yourself" in asked.text
@@ -115,7 +115,7 @@ async def test_a_secret_sent_after_the_dialog_timed_out_that_stays_is_told(
 ) -> None:
     chat = world.chat(8608)
     await chat.ask("/start")
-    await chat.ask("/keys")  # one exchange offered: straight to the key
+    await open_keys(chat)
     assert world.app is not None
     dialog = world.app.chat_data[8608][dialogs.DIALOG_KEY]
     dialog.started -= dialogs.DIALOG_TIMEOUT_SECONDS + 1  # the user comes back too late

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import CYRILLIC, Chat, World, connect
+from tests.e2e.conftest import CYRILLIC, Chat, World, connect, open_keys
 from tests.fakes.telegram import SentMessage
 
 WORDS = {
@@ -179,7 +179,7 @@ async def test_portfolio_without_targets(world: World, language: str) -> None:
     chat = world.chat(7301 if language == "en" else 7302, language)
     world.exchange.add_account("K" * 64, "S" * 64, {"USDT": "1000", "BTC": "0.01"})
     await chat.ask("/start")
-    await chat.ask("/keys")  # one exchange offered: straight to the key
+    await open_keys(chat)
     await chat.ask("K" * 64)
     chat.send("S" * 64)
     await chat.reply()

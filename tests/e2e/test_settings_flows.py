@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.e2e.conftest import World, connect
+from tests.e2e.conftest import World, connect, open_keys
 
 
 async def test_language_switch_changes_replies_and_menu(world: World) -> None:
@@ -46,8 +46,8 @@ async def test_key_dialog_mistakes_and_cancel(world: World) -> None:
     chat = world.chat(8003)
     world.exchange.add_account("W" * 64, "X" * 64, {"USDT": "10"}, enableWithdrawals=True)
     await chat.ask("/start")
-    asked = await chat.ask("/keys")
-    assert "Binance API key" in asked.text  # one exchange offered: no exchange step
+    asked = await open_keys(chat)
+    assert "Binance API key" in asked.text
     assert "/cancel" in asked.text
     bad = chat.send("not a key")
     answer = await chat.reply()

@@ -29,12 +29,12 @@ from bot.errors import (
     OutcomeUnknown,
     RateLimited,
 )
-from bot.services.exchange import BINANCE_OPTIONS
 from bot.services.exchange_account import parse_order
 from bot.services.exchange_errors import annotated_class, map_error
 from bot.services.execution import OrderExecutor
 from bot.services.fills import apply_fill
 from bot.services.market_data import market_from_ccxt
+from bot.services.venues import BINANCE_OPTIONS
 from tests.fakes.binance_rules import Reject, SymbolRules
 from tests.realdata import bodies, error_bodies, symbols_2023
 
