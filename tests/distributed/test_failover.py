@@ -215,7 +215,7 @@ async def _is_zero(count) -> bool:  # type: ignore[no-untyped-def]
 async def test_redis_losing_everything_mid_wave_still_runs_each_slot_once(
     pg_url: str, redis_url: str, fakes, tmp_path: Path, workers_factory
 ) -> None:
-    users = await add_users(pg_url, 300)
+    users = await add_users(pg_url, 200)
     rig = _rig(pg_url, redis_url, fakes, tmp_path, workers_factory)
     engine, sessions, queue, workers = rig.engine, rig.sessions, rig.queue, rig.workers
     await workers.start("w1")
@@ -230,7 +230,7 @@ async def test_redis_losing_everything_mid_wave_still_runs_each_slot_once(
         )
 
         async def some_done() -> bool:
-            return await _open_slots(sessions) < 250
+            return await _open_slots(sessions) < 160
 
         await _until(some_done, 120, "the wave to get going")
         await client.flushdb()  # a restart without persistence: queue, groups, results gone
