@@ -175,33 +175,33 @@ async def add_users(
     """Users ready to run: targets set, automation on; live ones with keys at the fake."""
     engine = make_engine(pg)
     accounts = AccountService(make_session_factory(engine), CredentialVault([MASTER]))
-    ids = []
-    try:
-        for i in range(count):
-            account, _ = await accounts.register(700_000 + i, language="uk" if i % 2 else "en")
-            if live and exchange is not None:
-                key, secret = "K" * 48 + f"{i:016d}", "S" * 48 + f"{i:016d}"
-                exchange.add_account(key, secret, start or {"USDT": "1000"})
-                await accounts.store_credentials(
-                    account.user_id,
-                    exchange_id="binance",
-                    api_key=key,
-                    secret=secret,
-                    passphrase=None,
-                    permissions={},
-                    ip_restricted=False,
-                )
-            from decimal import Decimal
+    from decimal import Decimal
 
-            await accounts.set_strategy(
+    chosen = {a: Decimal(w) for a, w in (weights or {"BTC": 50, "ETH": 50}).items()}
+
+    async def one(i: int) -> int:
+        account, _ = await accounts.register(700_000 + i, language="uk" if i % 2 else "en")
+        if live and exchange is not None:
+            key, secret = "K" * 48 + f"{i:016d}", "S" * 48 + f"{i:016d}"
+            exchange.add_account(key, secret, start or {"USDT": "1000"})
+            await accounts.store_credentials(
                 account.user_id,
-                Strategy(
-                    weights={a: Decimal(w) for a, w in (weights or {"BTC": 50, "ETH": 50}).items()}
-                ),
+                exchange_id="binance",
+                api_key=key,
+                secret=secret,
+                passphrase=None,
+                permissions={},
+                ip_restricted=False,
             )
-            await accounts.set_dry_run(account.user_id, not live)
-            await accounts.set_schedule(account.user_id, running=True)
-            ids.append(account.user_id)
+        await accounts.set_strategy(account.user_id, Strategy(weights=chosen))
+        await accounts.set_dry_run(account.user_id, not live)
+        await accounts.set_schedule(account.user_id, running=True)
+        return int(account.user_id)
+
+    ids: list[int] = []
+    try:
+        for first in range(0, count, 8):  # set-up only: a few at a time
+            ids += await asyncio.gather(*(one(i) for i in range(first, min(first + 8, count))))
     finally:
         await engine.dispose()
     return ids
