@@ -41,8 +41,8 @@ async def _stored_secret(database_url: str) -> str | None:
 
 
 async def test_webhook_answers_telegram_and_ignores_forgeries(tmp_path: Path) -> None:
-    port = _free_port()
     async with FakeTelegram() as telegram, FakeBinance() as exchange, FakeMarketCaps() as caps:
+        port = _free_port()  # chosen after the fakes took theirs, so it cannot be one of them
         settings = e2e_settings(
             telegram,
             exchange,
@@ -88,9 +88,9 @@ async def test_webhook_answers_telegram_and_ignores_forgeries(tmp_path: Path) ->
 
 
 async def test_a_configured_webhook_secret_is_used_as_is(tmp_path: Path) -> None:
-    port = _free_port()
     configured = "S3cret_configured-by-the-operator-0123456789"
     async with FakeTelegram() as telegram, FakeBinance() as exchange, FakeMarketCaps() as caps:
+        port = _free_port()  # chosen after the fakes took theirs
         settings = e2e_settings(
             telegram,
             exchange,
