@@ -23,7 +23,6 @@ from bot.distributed.broker import RUN_LABELS, RUN_TASK, TICK_TASK, WORKERS_KEY,
 from bot.distributed.dispatch import mark_done
 from bot.distributed.results import publish
 from bot.errors import ShuttingDown
-from bot.i18n import use_locale
 from bot.services.container import Services
 from bot.services.run_handler import Kind
 from bot.services.run_lock import process_owner
@@ -68,19 +67,14 @@ class Worker:
             task.add_done_callback(self._active.discard)
         services = self.services
         try:
-            account = await services.accounts.get(user_id)
-            language = account.language
-        except Exception:
-            language = self.settings.default_language
-        try:
-            with use_locale(language):
-                handled = await services.runs.handle(
-                    user_id,
-                    trigger,
-                    slot=slot,
-                    preview_id=preview_id,
-                    chat_message_id=chat_message_id,
-                )
+            # one account read: the handler reads it and runs in the user's language
+            handled = await services.runs.handle(
+                user_id,
+                trigger,
+                slot=slot,
+                preview_id=preview_id,
+                chat_message_id=chat_message_id,
+            )
         except ShuttingDown:
             # Nothing recorded or sent: unacknowledged, the queue hands it to another worker.
             log.info("user %s: run %s let go, the worker is stopping", user_id, slot)

@@ -14,6 +14,7 @@ from typing import Any
 from bot.db.models import RunTrigger
 from bot.db.types import utcnow
 from bot.errors import NotConfigured, RunInProgress, UserError
+from bot.i18n import use_locale
 from bot.services.run_result import Problem, RunResult
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,8 @@ class RunHandler:
             if account.blocked_bot or not account.is_running:
                 return Handled(Kind.NOTHING, user_id, trigger)
         try:
-            result = await self._run(user_id, trigger, slot, preview_id)
+            with use_locale(account.language):  # what the run records is in their language
+                result = await self._run(user_id, trigger, slot, preview_id)
         except RunInProgress as busy:
             log.info("user %s: %s run skipped, another run is in progress", user_id, trigger)
             if not manual:
